@@ -1,0 +1,1 @@
+"""sqladmin views, one module per area, with Chinese labels."""

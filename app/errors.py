@@ -1,0 +1,99 @@
+"""One error body for every 4xx/5xx on every surface, mapped in one place:
+
+{"error": {"code": "...", "message": "...", "details": ..., "request_id": "..."}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    SerializationException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+
+from app.request_id import current_request_id
+from backend.errors import DomainError
+
+log = logging.getLogger("chengguan.errors")
+
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str
+    message: str
+    details: Any | None
+    request_id: str
+
+
+class ErrorBody(msgspec.Struct):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+def error_response(status: int, code: str, message: str, details: Any = None, headers: Any = None) -> Response[Any]:
+    body = ErrorBody(ErrorDetail(code=code, message=message, details=details, request_id=current_request_id()))
+    return Response(
+        content=msgspec.to_builtins(body),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _validation_details(exc: ValidationException) -> Any:
+    extra = exc.extra
+    if isinstance(extra, list):
+        return [
+            {k: v for k, v in item.items() if k in {"key", "message", "source"}} if isinstance(item, dict) else item
+            for item in extra
+        ]
+    return extra
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, DomainError):
+        return error_response(exc.status_hint, exc.code, exc.message, exc.details)
+    if isinstance(exc, ValidationException):
+        return error_response(400, "validation_failed", str(exc.detail), _validation_details(exc))
+    if isinstance(exc, NotFoundException):
+        return error_response(404, "not_found", "No such resource" if exc.detail == "Not Found" else exc.detail)
+    if isinstance(exc, MethodNotAllowedException):
+        return error_response(405, "method_not_allowed", exc.detail, headers=exc.headers)
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        if status >= 500:
+            log.error("server error %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
+            return error_response(status, STATUS_CODES.get(status, "internal_error"), "Internal server error")
+        message = exc.detail
+        code = STATUS_CODES.get(status, "client_error")
+        if status == 400 and isinstance(exc.__cause__, SerializationException | msgspec.DecodeError):
+            code = "malformed_body"
+            message = f"Request body is not valid JSON: {exc.detail}"
+        if status == 413:
+            message = "Request body is too large"
+        return error_response(status, code, message, exc.extra or None, headers=exc.headers)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "Internal server error")

@@ -1,0 +1,1 @@
+"""Job modules of the backend itself register their outbox handlers here (imported by the worker)."""

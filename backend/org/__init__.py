@@ -1,0 +1,1 @@
+"""Organization: departments, staff, roles, passwords and tokens."""

@@ -1,0 +1,203 @@
+"""The demo city: 新洲区 (420117) with its real streets, generated communities and unit grids,
+departments and one staff member per role. Idempotent: a second run finds it and does nothing."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db import create_engine, create_session_factory, transaction
+from backend.geo.layout import XINZHOU_CENTER, Layout, area_km2, generate_layout
+from backend.models import Community, Department, District, Grid, Staff, Street, new_id
+from backend.org.passwords import hash_password
+from backend.settings import Settings
+
+DATA = Path(__file__).resolve().parent / "data"
+DEMO_DISTRICT = "420117"
+DEMO_PASSWORD = "Demo@2026"
+
+# (username, password, roles as shown to a person)
+DEMO_LOGINS: list[tuple[str, str, str]] = [
+    ("admin", DEMO_PASSWORD, "admin 系统管理员"),
+    ("seat1", DEMO_PASSWORD, "seat 受理员"),
+    ("dispatcher1", DEMO_PASSWORD, "dispatcher 派遣员"),
+    ("lead1", DEMO_PASSWORD, "shift_lead 值班长"),
+    ("collector1", DEMO_PASSWORD, "collector 信息采集员 (邾城街道网格)"),
+    ("handler1", DEMO_PASSWORD, "handler 环卫处置人员"),
+    ("officer1", DEMO_PASSWORD, "officer 执法队员"),
+    ("auditor1", DEMO_PASSWORD, "auditor 审计员"),
+]
+
+# (code, name, kind, parent code)
+DEMO_DEPARTMENTS: list[tuple[str, str, str, str | None]] = [
+    ("XZ-CMD", "新洲区数字城管监督指挥中心", "command_center", None),
+    ("XZ-CGJ", "新洲区城市管理执法局", "professional", None),
+    ("XZ-HW", "新洲区环境卫生管理处", "professional", "XZ-CGJ"),
+    ("XZ-YL", "新洲区园林绿化管理处", "professional", "XZ-CGJ"),
+    ("XZ-SW", "新洲区水务和湖泊局", "professional", None),
+    ("XZ-JG", "新洲区交通大队", "member_unit", None),
+    ("XZ-RQ", "新洲燃气有限公司", "member_unit", None),
+    ("XZ-ZCJD", "邾城街道办事处", "street", None),
+    ("XZ-YLJD", "阳逻街道办事处", "street", None),
+]
+
+# username → (name, roles, department code, phone)
+DEMO_STAFF: dict[str, tuple[str, list[str], str | None, str]] = {
+    "admin": ("系统管理员", ["admin"], "XZ-CMD", "13800000001"),
+    "seat1": ("王受理", ["seat"], "XZ-CMD", "13800000002"),
+    "dispatcher1": ("李派遣", ["dispatcher"], "XZ-CMD", "13800000003"),
+    "lead1": ("张值班", ["shift_lead", "seat", "dispatcher"], "XZ-CMD", "13800000004"),
+    "collector1": ("陈采集", ["collector"], "XZ-CMD", "13800000005"),
+    "handler1": ("刘环卫", ["handler"], "XZ-HW", "13800000006"),
+    "officer1": ("赵执法", ["officer", "handler"], "XZ-CGJ", "13800000007"),
+    "auditor1": ("周审计", ["auditor"], "XZ-CMD", "13800000008"),
+}
+
+
+def read_districts() -> list[tuple[str, str]]:
+    with open(DATA / "wuhan_districts.csv", encoding="utf-8") as f:
+        return [(r["code"], r["name"]) for r in csv.DictReader(f)]
+
+
+def read_streets() -> list[tuple[str, str, str]]:
+    with open(DATA / "wuhan_streets.csv", encoding="utf-8") as f:
+        return [(r["code"], r["name"], r["area_code"]) for r in csv.DictReader(f)]
+
+
+def demo_layout() -> Layout:
+    names = dict(read_districts())
+    streets = [(code, name) for code, name, parent in read_streets() if parent == DEMO_DISTRICT]
+    return generate_layout(DEMO_DISTRICT, streets, *XINZHOU_CENTER, district_name=names.get(DEMO_DISTRICT, "新洲区"))
+
+
+def _geometry(polygon: Any) -> dict[str, Any]:
+    return dict(polygon.__geo_interface__)
+
+
+async def _upsert(session: AsyncSession, model: Any, rows: list[dict[str, Any]], key: str) -> None:
+    if not rows:
+        return
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        await session.execute(insert(model).values(chunk).on_conflict_do_nothing(index_elements=[key]))
+
+
+async def is_seeded(session: AsyncSession) -> bool:
+    count = await session.scalar(select(func.count()).select_from(Grid).where(Grid.district_code == DEMO_DISTRICT))
+    return bool(count)
+
+
+async def seed_geography(session: AsyncSession, layout: Layout) -> int:
+    district_rows = [
+        {
+            "code": code,
+            "name": name,
+            "boundary": _geometry(layout.district.polygon) if code == DEMO_DISTRICT else None,
+        }
+        for code, name in read_districts()
+    ]
+    await _upsert(session, District, district_rows, "code")
+    street_shapes = {s.code: s for s in layout.streets}
+    street_rows = [
+        {
+            "code": code,
+            "name": name,
+            "district_code": parent,
+            "boundary": _geometry(street_shapes[code].polygon) if code in street_shapes else None,
+        }
+        for code, name, parent in read_streets()
+    ]
+    await _upsert(session, Street, street_rows, "code")
+    await _upsert(
+        session,
+        Community,
+        [
+            {"code": c.code, "name": c.name, "street_code": c.parent_code, "boundary": _geometry(c.polygon)}
+            for c in layout.communities
+        ],
+        "code",
+    )
+    grid_rows = []
+    for g in layout.grids:
+        min_lng, min_lat, max_lng, max_lat = g.polygon.bounds
+        grid_rows.append(
+            {
+                "code": g.code,
+                "name": g.name,
+                "community_code": g.code[:12],
+                "street_code": g.code[:9],
+                "district_code": g.code[:6],
+                "boundary": _geometry(g.polygon),
+                "area_km2": round(area_km2(g.polygon), 6),
+                "min_lat": min_lat,
+                "min_lng": min_lng,
+                "max_lat": max_lat,
+                "max_lng": max_lng,
+            }
+        )
+    await _upsert(session, Grid, grid_rows, "code")
+    return len(grid_rows)
+
+
+async def seed_organization(session: AsyncSession, layout: Layout) -> None:
+    ids: dict[str, Any] = {}
+    for code, name, kind, parent in DEMO_DEPARTMENTS:
+        existing = await session.scalar(select(Department).where(Department.code == code))
+        if existing is None:
+            existing = Department(
+                id=new_id(),
+                code=code,
+                name=name,
+                kind=kind,
+                district_code=DEMO_DISTRICT,
+                parent_id=ids.get(parent) if parent else None,
+            )
+            session.add(existing)
+            await session.flush()
+        ids[code] = existing.id
+    zhucheng_grids = [g.code for g in layout.grids if g.code.startswith("420117001")]
+    password_hash = hash_password(DEMO_PASSWORD)
+    for username, (name, roles, dept, phone) in DEMO_STAFF.items():
+        if await session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
+            continue
+        session.add(
+            Staff(
+                id=new_id(),
+                username=username,
+                name=name,
+                phone=phone,
+                password_hash=password_hash,
+                roles=roles,
+                department_id=ids.get(dept) if dept else None,
+                grid_codes=zhucheng_grids if "collector" in roles else [],
+            )
+        )
+    await session.flush()
+
+
+async def seed_demo_in(session: AsyncSession, *, echo: Callable[[str], None] = lambda _: None) -> int:
+    layout = demo_layout()
+    echo(f"seeding {len(layout.streets)} streets, {len(layout.communities)} communities, {len(layout.grids)} grids …")
+    grids = await seed_geography(session, layout)
+    echo("seeding departments and staff …")
+    await seed_organization(session, layout)
+    return grids
+
+
+async def seed_demo(settings: Settings, *, force: bool = False, echo: Callable[[str], None] = lambda _: None) -> bool:
+    engine = create_engine(settings)
+    try:
+        factory = create_session_factory(engine)
+        async with transaction(factory) as session:
+            if not force and await is_seeded(session):
+                return False
+            await seed_demo_in(session, echo=echo)
+        return True
+    finally:
+        await engine.dispose()
