@@ -61,7 +61,7 @@ def embedded_services(settings: Settings, *, stop_on_exit: bool = True) -> Itera
             services.stop()
 
 
-def run_migrations(url: str, revision: str = "head") -> None:
+def run_migrations(url: str, revision: str = "heads") -> None:
     from alembic import command
 
     from backend.migrations import alembic_config
@@ -182,7 +182,7 @@ def worker() -> None:
 
 @main.command(help="Apply database migrations (upgrade to head, or down to --down REV).")
 @click.option("--down", "down", default=None, help="Downgrade to this revision (e.g. base).")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 def migrate(down: str | None, revision: str) -> None:
     settings = _load_settings()
     with embedded_services(settings, stop_on_exit=False) as settings:

@@ -117,6 +117,7 @@ class EmbeddedPostgres:
     data_dir: Path
     port: int
     log: Path = field(init=False)
+    started_here: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.log = self.data_dir.parent / "postgres.log"
@@ -173,6 +174,7 @@ class EmbeddedPostgres:
         if running is not None:
             self.port = running
             return
+        self.started_here = True
         bin_dir = pg_bin_dir()
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
@@ -256,6 +258,7 @@ class _ManagedProcess:
     data_dir: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
+    started_here: bool = False
 
     @property
     def pidfile(self) -> Path:
@@ -286,6 +289,7 @@ class _ManagedProcess:
         if running is not None:
             self.port = running
             return
+        self.started_here = True
         if port_is_open(self.port):
             self.port = free_port()
         with open(self.log, "ab") as log:
@@ -409,9 +413,11 @@ class EmbeddedServices:
             raise
         return env
 
-    def stop(self) -> None:
+    def stop(self, *, only_started_here: bool = False) -> None:
+        """Stop the services (in reverse order). With ``only_started_here``, leave alone the ones
+        that were already running when we came (another process's)."""
         for service in (self.s3, self.valkey, self.postgres):
-            if service is not None:
+            if service is not None and (service.started_here or not only_started_here):
                 with contextlib.suppress(Exception):
                     service.stop()
 

@@ -21,7 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(os.environ.get("CHENGGUAN_TEST_DATA_DIR", ROOT / ".data" / "test"))
-TEST_DB = "chengguan_test"
+# One database (and Redis db number) per test session, so two sessions on one machine — a developer's
+# and a helper's — can share the embedded servers without trampling each other.
+TEST_DB = f"chengguan_test_{os.getpid()}"
+REDIS_DB = os.getpid() % 15 + 1
 
 # Settings are read from the environment; make the test run's settings explicit and quiet.
 os.environ["CHENGGUAN_ENV"] = "test"
@@ -55,21 +58,40 @@ def _recreate_database(admin_dsn: str, name: str) -> None:
     asyncio.run(run())
 
 
+def _drop_database(admin_dsn: str, name: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 @pytest.fixture(scope="session")
 def services() -> Iterator[dict[str, str]]:
     """Start what is not configured; export the URLs; stop what we started at the end."""
-    from backend.embedded import EmbeddedServices
+    from backend.embedded import EmbeddedServices, free_port
 
+    # Servers of our own per session (their data removed at the end): sessions running side by side
+    # on one machine never share or stop each other's servers.
     embedded = EmbeddedServices(
-        TEST_DATA / "services",
-        pg_port=54339,
-        redis_port=63809,
-        s3_port=59019,
+        TEST_DATA / f"services-{os.getpid()}",
+        pg_port=free_port(),
+        redis_port=free_port(),
+        s3_port=free_port(),
         want_db=not os.environ.get("DATABASE_URL"),
         want_redis=not os.environ.get("REDIS_URL"),
         want_s3=not os.environ.get("S3_ENDPOINT"),
     )
     env = embedded.start()
+    if "REDIS_URL" in env:
+        env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + f"/{REDIS_DB}"
     os.environ.update(env)
     admin_dsn, test_url = _pg_admin_dsn(os.environ["DATABASE_URL"])
     _recreate_database(admin_dsn, TEST_DB)
@@ -85,7 +107,8 @@ def services() -> Iterator[dict[str, str]]:
     try:
         yield {**env, "DATABASE_URL": test_url, "ADMIN_DSN": admin_dsn}
     finally:
-        embedded.stop()
+        _drop_database(admin_dsn, TEST_DB)
+        embedded.remove_data()
 
 
 @pytest.fixture(scope="session")

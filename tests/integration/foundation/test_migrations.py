@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import asyncpg
@@ -11,7 +12,7 @@ from sqlalchemy.engine import make_url
 from backend.cli import downgrade_migrations, run_migrations
 from backend.models import Base
 
-DB = "chengguan_migrations"
+DB = f"chengguan_migrations_{os.getpid()}"
 
 
 async def _tables(dsn: str) -> set[str]:
