@@ -12,9 +12,9 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
-    SerializationException,
     MethodNotAllowedException,
     NotFoundException,
+    SerializationException,
     ValidationException,
 )
 

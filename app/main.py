@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from admin.app import BASE_URL as ADMIN_BASE
 from admin.app import create_admin
 from admin.auth import RuntimeRef
+from app.auth import provide_staff_claims
 from app.errors import handle_exception
 from app.logging import access_log_middleware, configure_logging
 from app.request_id import request_id_middleware
@@ -68,7 +69,10 @@ def create_app(
 
     return Litestar(
         route_handlers=[SystemController, Metrics, mp_router, field_router, ingest_router],
-        dependencies={"db_session": Provide(provide_db_session, sync_to_thread=False)},
+        dependencies={
+            "db_session": Provide(provide_db_session, sync_to_thread=False),
+            "staff": Provide(provide_staff_claims),
+        },
         before_send=[commit_or_rollback],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},

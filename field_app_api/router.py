@@ -2,6 +2,6 @@
 
 from litestar import Router
 
-from field_app_api.controllers.auth import AuthController
+from field_app_api.controllers.auth import AuthController, MeController
 
-router = Router(path="/api/field/v1", route_handlers=[AuthController], tags=["field-app"])
+router = Router(path="/api/field/v1", route_handlers=[AuthController, MeController], tags=["field-app"])

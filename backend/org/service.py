@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
@@ -74,3 +75,10 @@ async def refresh(session: AsyncSession, redis: Redis, secret: str, refresh_toke
     await burn_refresh(redis, payload)
     pair = issue_pair(secret, StaffClaims(staff.id, frozenset(staff.roles), staff.department_id, claims.device_id))
     return staff, pair
+
+
+async def get_staff(session: AsyncSession, staff_id: uuid.UUID) -> Staff:
+    staff = await session.get(Staff, staff_id)
+    if staff is None or not staff.active:
+        raise Unauthorized("token is not valid", code="invalid_token")
+    return staff

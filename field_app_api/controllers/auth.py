@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,10 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import ErrorBody
 from backend.models import Staff
 from backend.org import service
-from backend.org.tokens import TokenPair
+from backend.org.tokens import StaffClaims, TokenPair
 from field_app_api.schemas import LoginIn, RefreshIn, StaffOut, TokenOut
 
 UNAUTHORIZED = {401: ResponseSpec(data_container=ErrorBody, description="Wrong credentials or token")}
+
+
+def _staff_out(staff: Staff) -> StaffOut:
+    return StaffOut(
+        id=str(staff.id),
+        username=staff.username,
+        name=staff.name,
+        roles=list(staff.roles),
+        department_id=str(staff.department_id) if staff.department_id else None,
+    )
 
 
 def _token_out(staff: Staff, pair: TokenPair) -> TokenOut:
@@ -22,13 +32,7 @@ def _token_out(staff: Staff, pair: TokenPair) -> TokenOut:
         refresh_token=pair.refresh_token,
         token_type="Bearer",
         expires_in=pair.expires_in,
-        staff=StaffOut(
-            id=str(staff.id),
-            username=staff.username,
-            name=staff.name,
-            roles=list(staff.roles),
-            department_id=str(staff.department_id) if staff.department_id else None,
-        ),
+        staff=_staff_out(staff),
     )
 
 
@@ -61,3 +65,13 @@ class AuthController(Controller):
             db_session, runtime.redis, runtime.settings.app.secret_key, data.refresh_token
         )
         return _token_out(staff, pair)
+
+
+class MeController(Controller):
+    path = "/me"
+    tags = ["auth"]
+
+    @get("", summary="The signed-in staff member", responses=UNAUTHORIZED)
+    async def me(self, staff: StaffClaims, db_session: AsyncSession) -> StaffOut:
+        member = await service.get_staff(db_session, staff.staff_id)
+        return _staff_out(member)

@@ -69,7 +69,8 @@ async def test_dedup_key_publishes_once(factory: Any) -> None:
 async def test_commit_wakes_the_relay_which_enqueues_the_job(factory: Any, runtime: Any) -> None:
     async with transaction(factory) as s:
         await publish(s, "test.record", {"n": 1}, dedup_key="kick-1")
-        message_id = (await s.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == "kick-1")))
+        message_id = await s.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == "kick-1"))
+    assert message_id is not None
     for _ in range(100):  # the app's relayer was kicked by the commit; it runs in this loop
         if job_id_for(message_id) in await _queued(runtime.arq):
             break
@@ -133,6 +134,7 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(factor
     for _ in range(MAX_ATTEMPTS - 1):
         with pytest.raises(Retry) as retry:
             await process_message(factory, str(message_id))
+        assert retry.value.defer_score is not None
         delays.append(retry.value.defer_score)
     assert delays == sorted(delays) and delays[0] < delays[-1], "backoff grows"
     assert await process_message(factory, str(message_id)) == "dead"

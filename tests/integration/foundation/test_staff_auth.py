@@ -53,3 +53,16 @@ async def test_access_token_is_not_a_refresh_token(client: httpx.AsyncClient) ->
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_token"
     garbage = await client.post(REFRESH, json={"refresh_token": "not.a.jwt"})
     assert garbage.status_code == 401 and garbage.json()["error"]["code"] == "invalid_token"
+
+
+async def test_me_needs_a_valid_access_token(client: httpx.AsyncClient) -> None:
+    tokens = (await client.post(LOGIN, json={"username": "lead1", "password": "Demo@2026"})).json()
+    me = await client.get("/api/field/v1/me", headers={"authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200 and me.json()["username"] == "lead1"
+    assert set(me.json()["roles"]) == {"shift_lead", "seat", "dispatcher"}
+    missing = await client.get("/api/field/v1/me")
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "unauthorized"
+    refresh_as_access = await client.get(
+        "/api/field/v1/me", headers={"authorization": f"Bearer {tokens['refresh_token']}"}
+    )
+    assert refresh_as_access.status_code == 401 and refresh_as_access.json()["error"]["code"] == "invalid_token"
