@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from arq import cron
 from arq.connections import RedisSettings as ArqRedisSettings
 
+from backend.jobs import sweep_deadlines
 from backend.outbox.relay import JOB_NAME, process_message, relay_pending
 from backend.redis import arq_settings
 from backend.runtime import Runtime
@@ -21,7 +22,7 @@ from backend.settings import get_settings
 
 log = logging.getLogger("chengguan.worker")
 
-JOB_MODULES = ["backend.jobs", "push.jobs", "payments.jobs"]
+JOB_MODULES = ["push.jobs", "payments.jobs", "device_ingest.jobs"]
 
 
 def load_job_modules(names: list[str] | None = None) -> list[str]:
@@ -71,7 +72,10 @@ def redis_settings() -> ArqRedisSettings:
 
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [process_outbox_message]
-    cron_jobs: ClassVar[list[Any]] = [cron(relay_outbox, second=set(range(0, 60, 5)), unique=True, timeout=30)]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(relay_outbox, second=set(range(0, 60, 5)), unique=True, timeout=30),
+        cron(sweep_deadlines, second={30}, unique=True, timeout=120),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     max_tries = 10

@@ -236,7 +236,8 @@ def bbox_around(lat: float, lng: float, radius_m: float) -> BBox:
         return BBox(max(-90.0, math.degrees(min_phi)), -180.0, min(90.0, math.degrees(max_phi)), 180.0)
     d_lambda = math.degrees(math.asin(math.sin(delta) / math.cos(phi)))
     min_lng, max_lng = lng - d_lambda, lng + d_lambda
-    if min_lng < -180.0 or max_lng > 180.0:
+    # Touching ±180 counts as crossing: the same meridian has two names (destination_point says -180).
+    if min_lng <= -180.0 + 1e-9 or max_lng >= 180.0 - 1e-9:
         min_lng, max_lng = -180.0, 180.0
     return BBox(math.degrees(min_phi), min_lng, math.degrees(max_phi), max_lng)
 

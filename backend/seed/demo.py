@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.catalog.service import seed_catalog
 from backend.db import create_engine, create_session_factory, transaction
 from backend.geo.layout import XINZHOU_CENTER, Layout, area_km2, generate_layout
-from backend.models import Community, Department, District, Grid, Staff, Street, new_id
+from backend.models import Community, Department, DispatchRuleRow, District, Grid, Staff, Street, new_id
 from backend.org.passwords import hash_password
 from backend.settings import Settings
 
@@ -45,6 +46,42 @@ DEMO_DEPARTMENTS: list[tuple[str, str, str, str | None]] = [
     ("XZ-RQ", "新洲燃气有限公司", "member_unit", None),
     ("XZ-ZCJD", "邾城街道办事处", "street", None),
     ("XZ-YLJD", "阳逻街道办事处", "street", None),
+]
+
+# (category pattern, area scope, area code, department code, priority) — 智能分派 rules of the demo city.
+DEMO_DISPATCH_RULES: list[tuple[str, str, str | None, str, int]] = [
+    ("C01*", "district", "420117", "XZ-SW", 0),
+    ("C02*", "district", "420117", "XZ-JG", 0),
+    ("C03*", "district", "420117", "XZ-HW", 0),
+    ("C04*", "district", "420117", "XZ-YL", 0),
+    ("C05*", "district", "420117", "XZ-CGJ", 0),
+    ("C06*", "district", "420117", "XZ-CGJ", 0),
+    ("C07*", "district", "420117", "XZ-CGJ", 0),
+    ("E01*", "district", "420117", "XZ-HW", 0),
+    ("E0105", "district", "420117", "XZ-YL", 0),
+    # 废弃车辆: two plausible owners at the same level — the dispatcher decides (manual queue).
+    ("E0106", "district", "420117", "XZ-JG", 0),
+    ("E0106", "district", "420117", "XZ-CGJ", 0),
+    ("E02*", "district", "420117", "XZ-CGJ", 0),
+    ("E03*", "district", "420117", "XZ-CGJ", 0),
+    ("E0401", "district", "420117", "XZ-SW", 0),
+    ("E0402", "district", "420117", "XZ-SW", 0),
+    ("E0404", "district", "420117", "XZ-SW", 0),
+    ("E0405", "district", "420117", "XZ-SW", 0),
+    ("E0403", "district", "420117", "XZ-RQ", 0),
+    ("E0407", "district", "420117", "XZ-YL", 0),
+    ("E05*", "district", "420117", "XZ-CGJ", 0),
+    ("E0505", "district", "420117", "XZ-JG", 0),
+    # 街面秩序 in 邾城 and 阳逻 is the street offices' own (属地管理): more specific, so it wins there.
+    ("E05*", "street", "420117001", "XZ-ZCJD", 0),
+    ("E05*", "street", "420117002", "XZ-YLJD", 0),
+    ("E07*", "district", "420117", "XZ-CGJ", 0),
+    ("E0701", "district", "420117", "XZ-SW", 0),
+    ("E0702", "district", "420117", "XZ-RQ", 0),
+    ("E0703", "district", "420117", "XZ-HW", 0),
+    ("E0704", "district", "420117", "XZ-HW", 0),
+    ("E0708", "district", "420117", "XZ-RQ", 0),
+    ("E0709", "district", "420117", "XZ-RQ", 0),
 ]
 
 # username → (name, roles, department code, phone)
@@ -161,6 +198,14 @@ async def seed_organization(session: AsyncSession, layout: Layout) -> None:
             session.add(existing)
             await session.flush()
         ids[code] = existing.id
+    if await session.scalar(select(func.count()).select_from(DispatchRuleRow)) == 0:
+        for pattern, scope, area, owner, priority in DEMO_DISPATCH_RULES:
+            session.add(
+                DispatchRuleRow(
+                    id=new_id(), category_pattern=pattern, area_scope=scope, area_code=area,
+                    department_id=ids[owner], priority=priority, confidence=1.0, enabled=True,
+                )
+            )  # fmt: skip
     zhucheng_grids = [g.code for g in layout.grids if g.code.startswith("420117001")]
     password_hash = hash_password(DEMO_PASSWORD)
     for username, (name, roles, dept, phone) in DEMO_STAFF.items():
@@ -185,7 +230,9 @@ async def seed_demo_in(session: AsyncSession, *, echo: Callable[[str], None] = l
     layout = demo_layout()
     echo(f"seeding {len(layout.streets)} streets, {len(layout.communities)} communities, {len(layout.grids)} grids …")
     grids = await seed_geography(session, layout)
-    echo("seeding departments and staff …")
+    echo("seeding the category catalog (GB/T 30428.2) …")
+    await seed_catalog(session)
+    echo("seeding departments, dispatch rules and staff …")
     await seed_organization(session, layout)
     return grids
 

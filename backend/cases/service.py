@@ -1,0 +1,1033 @@
+"""案卷服务 — the one service every surface uses to move a case through its life (DESIGN §2).
+
+Every method takes the caller's ``Actor``; the role check comes from the pure state machine
+(``backend.cases.rules``), the object-level scope from here (a handler acts only on their department's
+cases, a collector only on their grids'; anyone else out of scope gets ``NotFound``, never a hint that
+the case exists). Every step appends a ``CaseEvent`` and an outbox message ``case.event`` in the same
+transaction. Optimistic concurrency: the case row carries a version; of two people acting on one case
+at once, the second gets ``Conflict`` (409).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import h3
+from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from backend.cases import clock as clocks
+from backend.cases.enums import CaseAction, CaseKind, CaseSource, CaseState, Role, Urgency
+from backend.cases.rules import FINAL_STATES, can_perform, stage_for, transition
+from backend.catalog.rules import MinorClass, divert_for, validate_answers
+from backend.dispatch.rules import AreaScope, CaseLocation, DispatchRule, after_return, after_success, resolve
+from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.geo import GridGeocoder, cells_within, haversine_m, validate_lat_lng
+from backend.models import Case, CaseEvent, CaseNumberCounter, CaseReporter, Category, Department, DispatchRuleRow
+from backend.outbox import publish
+from backend.worktime import DEFAULT_CALENDAR, SHANGHAI, WorkingCalendar
+
+SIMILAR_RES = 10  # H3 resolution of ``cases.cell`` (~66 m edge): a 50 m radius touches a handful of cells
+MAX_PAGE = 200
+OPEN_STATES = [s.value for s in CaseState if s not in FINAL_STATES]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff member (with their roles, department and grids), a citizen, or the system."""
+
+    kind: str  # staff | citizen | system | device
+    id: str | None
+    roles: frozenset[Role]
+    department_id: uuid.UUID | None = None
+    grid_codes: frozenset[str] = frozenset()
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(kind="system", id=None, roles=frozenset({Role.system}))
+
+    @classmethod
+    def staff(
+        cls,
+        staff_id: uuid.UUID | str,
+        roles: Sequence[str],
+        department_id: uuid.UUID | None = None,
+        grid_codes: Sequence[str] = (),
+    ) -> Actor:
+        return cls(
+            kind="staff",
+            id=str(staff_id),
+            roles=frozenset(Role(r) for r in roles if r in Role.__members__),
+            department_id=department_id,
+            grid_codes=frozenset(grid_codes),
+        )
+
+    @classmethod
+    def citizen(cls, citizen_id: str) -> Actor:
+        return cls(kind="citizen", id=citizen_id, roles=frozenset({Role.citizen}))
+
+    def role_for(self, action: CaseAction) -> Role:
+        for role in sorted(self.roles):
+            if can_perform(role, action):
+                return role
+        raise Forbidden(
+            "your role may not do this",
+            code="forbidden",
+            details={"action": action.value, "label": action.label},
+        )
+
+
+@dataclass
+class IntakeData:
+    """What a report brings in, from any source (citizen, collector, hotline, device, …)."""
+
+    source: CaseSource
+    category_code: str
+    lat: float  # WGS-84: surfaces convert from GCJ-02 at the edge
+    lng: float
+    description: str = ""
+    address: str = ""
+    urgency: Urgency | None = None
+    kind: CaseKind = CaseKind.promise
+    answers: dict[str, Any] = field(default_factory=dict)
+    photos: list[str] = field(default_factory=list)
+    reporter_phone: str | None = None
+
+
+@dataclass(frozen=True)
+class SimilarCase:
+    case_id: uuid.UUID
+    number: str
+    distance_m: float
+    state: str
+    created_at: datetime
+
+
+@dataclass
+class IntakeResult:
+    case: Case
+    similar: list[SimilarCase]
+    divert: dict[str, str] | None
+
+
+@dataclass
+class CaseFilter:
+    states: list[str] | None = None
+    street_code: str | None = None
+    category_code: str | None = None
+    source: str | None = None
+    light: str | None = None
+    department_id: uuid.UUID | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+@dataclass
+class Page:
+    items: list[Case]
+    next_cursor: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+async def get_category(session: AsyncSession, code: str) -> Category:
+    category = await session.get(Category, code)
+    if category is None or not category.active:
+        raise ValidationFailed(f"unknown category {code!r}", code="unknown_category", details={"code": code})
+    return category
+
+
+def minor_of(category: Category) -> MinorClass:
+    """The catalog struct of a stored category (for answer validation and diverts)."""
+    import msgspec
+
+    return msgspec.convert(
+        {
+            "code": category.code,
+            "kind": category.kind,
+            "major_code": category.major_code,
+            "name": category.name,
+            "citizen_selectable": category.citizen_selectable,
+            "default_urgency": category.default_urgency,
+            "owner_hint": category.owner_hint,
+            "accept_condition": category.accept_condition,
+            "close_condition": category.close_condition,
+            "similar_radius_m": category.similar_radius_m,
+            "similar_window_h": category.similar_window_h,
+            "divert_to": category.divert_to,
+            "time_limits": category.time_limits,
+            "questions": category.questions,
+        },
+        MinorClass,
+    )
+
+
+def _in_scope(case: Case, actor: Actor) -> bool:
+    if actor.kind == "system":
+        return True
+    if actor.kind == "citizen":
+        return case.reporter_kind == "citizen" and case.reporter_id == actor.id
+    command = {Role.seat, Role.dispatcher, Role.shift_lead, Role.admin, Role.auditor}
+    if actor.roles & command:
+        return True
+    if (
+        actor.roles & {Role.handler, Role.officer}
+        and actor.department_id is not None
+        and actor.department_id in [case.main_department_id, *(case.assist_department_ids or [])]
+    ):
+        return True
+    if Role.collector in actor.roles:
+        if case.grid_code in actor.grid_codes or (case.field_assignee_id and str(case.field_assignee_id) == actor.id):
+            return True
+        if case.reporter_kind == "staff" and case.reporter_id == actor.id:
+            return True
+    return False
+
+
+async def get_case(session: AsyncSession, actor: Actor, case_id: uuid.UUID, *, for_update: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id)
+    if for_update:
+        stmt = stmt.execution_options(populate_existing=True)
+    case = await session.scalar(stmt)
+    if case is None or not _in_scope(case, actor):
+        raise NotFound("no such case", code="case_not_found")
+    return case
+
+
+async def timeline(session: AsyncSession, actor: Actor, case_id: uuid.UUID) -> list[CaseEvent]:
+    await get_case(session, actor, case_id)
+    rows = await session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq))
+    return list(rows.all())
+
+
+def _scope_clause(actor: Actor) -> Any:
+    if actor.kind == "system" or actor.roles & {Role.seat, Role.dispatcher, Role.shift_lead, Role.admin, Role.auditor}:
+        return text("true")
+    clauses = []
+    if actor.kind == "citizen":
+        clauses.append(and_(Case.reporter_kind == "citizen", Case.reporter_id == actor.id))
+    if actor.roles & {Role.handler, Role.officer} and actor.department_id is not None:
+        dept: Any = actor.department_id
+        clauses.append(or_(Case.main_department_id == actor.department_id, Case.assist_department_ids.any(dept)))
+    if Role.collector in actor.roles:
+        clauses.append(Case.grid_code.in_(sorted(actor.grid_codes)))
+        if actor.id:
+            clauses.append(Case.field_assignee_id == uuid.UUID(actor.id))
+    return or_(*clauses) if clauses else text("false")
+
+
+def _encode_cursor(case: Case) -> str:
+    return f"{case.created_at.timestamp():.6f}_{case.id}"
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        ts, _, raw_id = cursor.partition("_")
+        return datetime.fromtimestamp(float(ts), UTC), uuid.UUID(raw_id)
+    except ValueError:
+        raise ValidationFailed("invalid cursor", code="invalid_cursor") from None
+
+
+async def list_cases(
+    session: AsyncSession, actor: Actor, filters: CaseFilter, *, limit: int = 50, cursor: str | None = None
+) -> Page:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}", code="invalid_limit")
+    stmt: Select[Any] = select(Case).where(_scope_clause(actor))
+    if filters.states:
+        stmt = stmt.where(Case.state.in_(filters.states))
+    if filters.street_code:
+        stmt = stmt.where(Case.street_code == filters.street_code)
+    if filters.category_code:
+        stmt = stmt.where(Case.category_code == filters.category_code)
+    if filters.source:
+        stmt = stmt.where(Case.source == filters.source)
+    if filters.light:
+        stmt = stmt.where(Case.light == filters.light, Case.stage.is_not(None))
+    if filters.department_id:
+        stmt = stmt.where(Case.main_department_id == filters.department_id)
+    if filters.created_from:
+        stmt = stmt.where(Case.created_at >= filters.created_from)
+    if filters.created_to:
+        stmt = stmt.where(Case.created_at < filters.created_to)
+    if cursor:
+        ts, last_id = _decode_cursor(cursor)
+        stmt = stmt.where(or_(Case.created_at < ts, and_(Case.created_at == ts, Case.id < last_id)))
+    rows = list((await session.scalars(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1))).all())
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return Page(items=rows[:limit], next_cursor=next_cursor)
+
+
+# --- similar cases ---------------------------------------------------------------------------------
+
+
+async def find_similar(
+    session: AsyncSession,
+    category: Category,
+    lat: float,
+    lng: float,
+    *,
+    now: datetime | None = None,
+    exclude: uuid.UUID | None = None,
+    limit: int = 10,
+) -> list[SimilarCase]:
+    """Open cases of the same category within the category's radius and window, nearest first.
+
+    The H3 cells covering the radius are looked up through the partial index
+    ``(category_code, cell) WHERE open`` — never a scan — and the exact distance filters the rest."""
+    now = now or _now()
+    cells = [h3.str_to_int(c) for c in cells_within(lat, lng, category.similar_radius_m, SIMILAR_RES)]
+    since = now - timedelta(hours=category.similar_window_h)
+    stmt = (
+        select(Case.id, Case.number, Case.lat, Case.lng, Case.state, Case.created_at)
+        .where(
+            Case.category_code == category.code,
+            Case.cell.in_(cells),
+            text(f"cases.{'state'} NOT IN ('rejected', 'merged', 'closed')"),
+            Case.created_at >= since,
+        )
+        .limit(200)
+    )
+    if exclude is not None:
+        stmt = stmt.where(Case.id != exclude)
+    found = []
+    for row in (await session.execute(stmt)).all():
+        distance = haversine_m(lat, lng, row.lat, row.lng)
+        if distance <= category.similar_radius_m:
+            found.append(SimilarCase(row.id, row.number, round(distance, 1), row.state, row.created_at))
+    found.sort(key=lambda s: s.distance_m)
+    return found[:limit]
+
+
+# --- numbers, events, clocks ------------------------------------------------------------------------
+
+
+async def next_number(session: AsyncSession, now: datetime) -> str:
+    """202611210001 …: day (Asia/Shanghai) + a per-day sequence, unique under concurrency (one atomic upsert)."""
+    day = now.astimezone(SHANGHAI).date()
+    stmt = (
+        insert(CaseNumberCounter)
+        .values(day=day, last=1)
+        .on_conflict_do_update(index_elements=["day"], set_={"last": CaseNumberCounter.last + 1})
+        .returning(CaseNumberCounter.last)
+    )
+    seq = (await session.execute(stmt)).scalar_one()
+    return f"{day:%Y%m%d}{seq:04d}"
+
+
+def _clock_of(case: Case) -> clocks.StageClock | None:
+    if case.stage is None or case.stage_unit is None or case.stage_limit is None or case.stage_started_at is None:
+        return None
+    return clocks.StageClock(
+        stage=case.stage,
+        unit=case.stage_unit,
+        limit=case.stage_limit,
+        started_at=case.stage_started_at,
+        consumed=case.stage_consumed,
+        segment_started_at=case.segment_started_at,
+        yellow_at=case.yellow_at,
+        deadline=case.deadline,
+    )
+
+
+def _store_clock(case: Case, clock: clocks.StageClock | None, now: datetime) -> None:
+    if clock is None:
+        case.stage = None
+        case.stage_unit = None
+        case.stage_limit = None
+        case.stage_started_at = None
+        case.stage_consumed = 0.0
+        case.segment_started_at = None
+        case.yellow_at = None
+        case.deadline = None
+        case.light = "green"
+        return
+    case.stage = clock.stage
+    case.stage_unit = clock.unit
+    case.stage_limit = clock.limit
+    case.stage_started_at = clock.started_at
+    case.stage_consumed = clock.consumed
+    case.segment_started_at = clock.segment_started_at
+    case.yellow_at = clock.yellow_at
+    case.deadline = clock.deadline
+    case.light = clocks.light_at(clock, now)
+
+
+def _start_stage(case: Case, category: Category, state: CaseState, now: datetime, calendar: WorkingCalendar) -> None:
+    stage = stage_for(state)
+    if stage is None:
+        _store_clock(case, None, now)
+        return
+    limits = category.time_limits.get(case.urgency) or category.time_limits["normal"]
+    limit = limits[stage.value]
+    case.stage_seq += 1
+    _store_clock(case, clocks.start(stage.value, float(limit["amount"]), limit["unit"], now, calendar), now)
+
+
+async def _append_event(
+    session: AsyncSession,
+    case: Case,
+    actor: Actor,
+    role: Role,
+    action: str,
+    from_state: str | None,
+    *,
+    note: str = "",
+    attachments: Sequence[str] = (),
+    data: dict[str, Any] | None = None,
+    on_time: bool | None = None,
+    now: datetime,
+) -> CaseEvent:
+    seq = (
+        await session.scalar(select(func.coalesce(func.max(CaseEvent.seq), 0)).where(CaseEvent.case_id == case.id))
+    ) or 0
+    event = CaseEvent(
+        case_id=case.id,
+        seq=seq + 1,
+        action=action,
+        from_state=from_state,
+        to_state=case.state,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_role=role.value,
+        department_id=actor.department_id,
+        note=note,
+        attachments=list(attachments),
+        data=data or {},
+        stage=case.stage,
+        stage_deadline=case.deadline,
+        on_time=on_time,
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    await publish(
+        session,
+        "case.event",
+        {"case_id": str(case.id), "event_id": str(event.id), "action": action, "to_state": case.state},
+        dedup_key=f"case.event:{event.id}",
+    )
+    return event
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except StaleDataError:
+        raise Conflict(
+            "the case was changed by someone else at the same time; reload and try again", code="case_changed"
+        ) from None
+
+
+# --- intake ----------------------------------------------------------------------------------------
+
+
+async def intake(
+    session: AsyncSession,
+    geocoder: GridGeocoder,
+    actor: Actor,
+    data: IntakeData,
+    *,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> IntakeResult:
+    """信息收集 — geocode, look for similar open cases, number, insert, first event and outbox."""
+    now = now or _now()
+    validate_lat_lng(data.lat, data.lng)
+    category = await get_category(session, data.category_code)
+    if actor.kind == "citizen" and not category.citizen_selectable:
+        raise ValidationFailed("citizens cannot report this category", code="category_not_selectable")
+    minor = minor_of(category)
+    validate_answers(minor, data.answers)
+    divert = divert_for(minor, data.answers)
+    if len(data.description) > 2000 or len(data.address) > 200:
+        raise ValidationFailed("description or address is too long", code="too_long")
+    if len(data.photos) > 9:
+        raise ValidationFailed("at most 9 photos", code="too_many_photos")
+    grid = geocoder.locate(data.lat, data.lng)
+    urgency = (data.urgency or Urgency(category.default_urgency)).value
+    if divert is not None and urgency == Urgency.normal.value:
+        urgency = Urgency.urgent.value
+    similar = await find_similar(session, category, data.lat, data.lng, now=now)
+    reporter_kind = {"citizen": "citizen", "staff": "staff", "device": "device"}.get(actor.kind, "system")
+    if data.source in {CaseSource.hotline_12345, CaseSource.hotline_12319}:
+        reporter_kind = "phone"
+    case = Case(
+        number=await next_number(session, now),
+        source=data.source.value,
+        kind=data.kind.value,
+        category_code=category.code,
+        urgency=urgency,
+        state=CaseState.reported.value,
+        description=data.description,
+        address=data.address,
+        lat=data.lat,
+        lng=data.lng,
+        cell=h3.str_to_int(h3.latlng_to_cell(data.lat, data.lng, SIMILAR_RES)),
+        grid_code=grid.code if grid else None,
+        community_code=grid.community_code if grid else None,
+        street_code=grid.street_code if grid else None,
+        district_code=grid.district_code if grid else None,
+        answers=data.answers,
+        photos=data.photos,
+        divert_to=divert.to if divert else None,
+        reporter_kind=reporter_kind,
+        reporter_id=actor.id if reporter_kind in {"citizen", "staff", "device"} else None,
+        reporter_phone=data.reporter_phone,
+        assist_department_ids=[],
+        dispatch_candidates=[],
+        stage_seq=0,
+        stage_consumed=0.0,
+        returns=0,
+        reworks=0,
+        extensions=0,
+        reopens=0,
+        created_at=now,
+    )
+    _start_stage(case, category, CaseState.reported, now, calendar)
+    session.add(case)
+    await session.flush()
+    session.add(
+        CaseReporter(
+            case_id=case.id,
+            reporter_kind=case.reporter_kind,
+            reporter_id=case.reporter_id,
+            reporter_phone=case.reporter_phone,
+            original_case_id=case.id,
+        )
+    )
+    role = Role.system if actor.kind == "system" else next(iter(sorted(actor.roles)), Role.system)
+    await _append_event(
+        session,
+        case,
+        actor,
+        role,
+        "report",
+        None,
+        note=data.description[:200],
+        attachments=data.photos,
+        data={"source": data.source.value, "similar": [str(s.case_id) for s in similar]},
+        now=now,
+    )
+    return IntakeResult(
+        case=case, similar=similar, divert={"to": divert.to, "message": divert.message} if divert else None
+    )
+
+
+# --- transitions -----------------------------------------------------------------------------------
+
+
+async def _act(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    action: CaseAction,
+    *,
+    now: datetime | None,
+    calendar: WorkingCalendar,
+    note: str = "",
+    attachments: Sequence[str] = (),
+    data: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> tuple[Case, Category, str, CaseState, Role, bool | None]:
+    """Common part of every step: scope, role, state machine; returns what the caller finishes."""
+    now = now or _now()
+    case = await get_case(session, actor, case_id)
+    if expected_version is not None and case.version != expected_version:
+        raise Conflict("the case was changed since you loaded it", code="case_changed")
+    role = actor.role_for(action)
+    from_state = case.state
+    to_state = transition(
+        CaseState(case.state),
+        action,
+        role,
+        suspended_from=CaseState(case.suspended_from) if case.suspended_from else None,
+    )
+    category = await get_category(session, case.category_code)
+    clock = _clock_of(case)
+    on_time = clock.on_time(now, calendar) if clock is not None and to_state.value != from_state else None
+    del note, attachments, data
+    return case, category, from_state, to_state, role, on_time
+
+
+async def _finish(
+    session: AsyncSession,
+    case: Case,
+    category: Category,
+    actor: Actor,
+    role: Role,
+    action: CaseAction,
+    from_state: str,
+    to_state: CaseState,
+    on_time: bool | None,
+    *,
+    now: datetime,
+    calendar: WorkingCalendar,
+    note: str = "",
+    attachments: Sequence[str] = (),
+    data: dict[str, Any] | None = None,
+    restart_clock: bool = True,
+) -> CaseEvent:
+    case.state = to_state.value
+    # A stage's clock runs across the states of that stage (dispatched → disposing keeps the dispose
+    # clock); a new stage — or the same stage entered again, as in rework — starts a new clock.
+    if restart_clock and (stage_for(to_state) != stage_for(CaseState(from_state)) or action == CaseAction.check_fail):
+        _start_stage(case, category, to_state, now, calendar)
+    await _flush(session)
+    return await _append_event(
+        session, case, actor, role, action.value, from_state,
+        note=note, attachments=attachments, data=data, on_time=on_time, now=now,
+    )  # fmt: skip
+
+
+async def step(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    action: CaseAction,
+    *,
+    note: str = "",
+    attachments: Sequence[str] = (),
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+    expected_version: int | None = None,
+) -> Case:
+    """A plain step with no extra inputs: verify_request, verify_done, take, finish, close, close_on_spot."""
+    simple = {
+        CaseAction.verify_request,
+        CaseAction.verify_done,
+        CaseAction.take,
+        CaseAction.finish,
+        CaseAction.close,
+        CaseAction.close_on_spot,
+    }
+    if action not in simple:
+        raise ValidationFailed(f"{action.value} needs its own call", code="invalid_action")
+    now = now or _now()
+    case, category, from_state, to_state, role, on_time = await _act(
+        session, actor, case_id, action, now=now, calendar=calendar, expected_version=expected_version
+    )
+    if action == CaseAction.finish:
+        case.disposed_at = now
+    if to_state == CaseState.closed:
+        case.closed_at = now
+    await _finish(
+        session, case, category, actor, role, action, from_state, to_state, on_time,
+        now=now, calendar=calendar, note=note, attachments=attachments,
+    )  # fmt: skip
+    return case
+
+
+async def accept(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    *,
+    note: str = "",
+    auto_dispatch: bool = True,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    """立案 — then 智能分派: a unique confident owner gets it at once; otherwise the dispatcher's queue."""
+    now = now or _now()
+    case, category, from_state, to_state, role, on_time = await _act(
+        session, actor, case_id, CaseAction.accept, now=now, calendar=calendar
+    )
+    case.accepted_at = now
+    await _finish(
+        session, case, category, actor, role, CaseAction.accept, from_state, to_state, on_time,
+        now=now, calendar=calendar, note=note,
+    )  # fmt: skip
+    if auto_dispatch:
+        await auto_dispatch_case(session, case, now=now, calendar=calendar)
+    return case
+
+
+async def reject(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    reason: str,
+    *,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    """作废 — with a reason the citizen will read."""
+    if not reason.strip():
+        raise ValidationFailed("a reason is required to reject a case", code="reason_required")
+    now = now or _now()
+    case, category, from_state, to_state, role, on_time = await _act(
+        session, actor, case_id, CaseAction.reject, now=now, calendar=calendar
+    )
+    case.closed_at = now
+    await _finish(
+        session, case, category, actor, role, CaseAction.reject, from_state, to_state, on_time,
+        now=now, calendar=calendar, note=reason, data={"reason": reason},
+    )  # fmt: skip
+    return case
+
+
+def _location(case: Case) -> CaseLocation:
+    return CaseLocation(
+        grid_code=case.grid_code,
+        community_code=case.community_code,
+        street_code=case.street_code,
+        district_code=case.district_code,
+    )
+
+
+async def dispatch_rules(session: AsyncSession) -> list[DispatchRule]:
+    rows = (await session.scalars(select(DispatchRuleRow).where(DispatchRuleRow.enabled))).all()
+    return [_rule_of(r) for r in rows]
+
+
+async def auto_dispatch_case(
+    session: AsyncSession, case: Case, *, now: datetime, calendar: WorkingCalendar = DEFAULT_CALENDAR
+) -> bool:
+    """Dispatch by the rules if one owner is clear; otherwise store the ranked candidates for the queue."""
+    decision = resolve(await dispatch_rules(session), case.category_code, _location(case))
+    case.dispatch_candidates = [
+        {"department_id": c.department_id, "rule_id": c.rule_id, "score": round(c.score, 4),
+         "confidence": round(c.confidence, 4)}
+        for c in decision.candidates
+    ]  # fmt: skip
+    if not decision.auto or decision.department_id is None:
+        await _flush(session)
+        return False
+    await dispatch(
+        session, Actor.system(), case.id, uuid.UUID(decision.department_id),
+        rule_id=uuid.UUID(decision.rule_id) if decision.rule_id else None, now=now, calendar=calendar,
+        note=f"智能分派: {decision.reason}",
+    )  # fmt: skip
+    return True
+
+
+async def dispatch(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    department_id: uuid.UUID,
+    *,
+    assist_department_ids: Sequence[uuid.UUID] = (),
+    rule_id: uuid.UUID | None = None,
+    note: str = "",
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+    expected_version: int | None = None,
+) -> Case:
+    """派遣 — to a main department, with assisting departments for a 协调件; an override of the
+    top-ranked candidate is recorded."""
+    now = now or _now()
+    case, category, from_state, to_state, role, on_time = await _act(
+        session, actor, case_id, CaseAction.dispatch, now=now, calendar=calendar, expected_version=expected_version
+    )
+    department = await session.get(Department, department_id)
+    if department is None or not department.active:
+        raise ValidationFailed("unknown department", code="unknown_department")
+    assists = [d for d in assist_department_ids if d != department_id]
+    for assist in assists:
+        if await session.get(Department, assist) is None:
+            raise ValidationFailed("unknown assisting department", code="unknown_department")
+    suggested = case.dispatch_candidates[0]["department_id"] if case.dispatch_candidates else None
+    override = actor.kind != "system" and suggested is not None and suggested != str(department_id)
+    if rule_id is None and case.dispatch_candidates:
+        rule_id = next(
+            (uuid.UUID(c["rule_id"]) for c in case.dispatch_candidates if c["department_id"] == str(department_id)),
+            None,
+        )
+    case.main_department_id = department_id
+    case.assist_department_ids = assists
+    case.dispatch_rule_id = rule_id
+    case.dispatched_at = now
+    if assists:
+        case.kind = CaseKind.coordination.value
+    await _finish(
+        session, case, category, actor, role, CaseAction.dispatch, from_state, to_state, on_time,
+        now=now, calendar=calendar, note=note,
+        data={"department_id": str(department_id), "assist_department_ids": [str(a) for a in assists],
+              "override": override, "suggested_department_id": suggested, "rule_id": str(rule_id) if rule_id else None},
+    )  # fmt: skip
+    return case
+
+
+async def return_case(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    reason: str,
+    *,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    """回退 — the department says it is not theirs; the rule that sent it loses confidence."""
+    if not reason.strip():
+        raise ValidationFailed("a reason is required to return a case", code="reason_required")
+    now = now or _now()
+    case, category, from_state, to_state, role, on_time = await _act(
+        session, actor, case_id, CaseAction.return_, now=now, calendar=calendar
+    )
+    returned_by = case.main_department_id
+    if case.dispatch_rule_id is not None:
+        row = await session.get(DispatchRuleRow, case.dispatch_rule_id, with_for_update=True)
+        if row is not None:
+            lowered = after_return(_rule_of(row))
+            row.confidence = lowered.confidence
+            row.returns += 1
+    case.returns += 1
+    case.main_department_id = None
+    case.assist_department_ids = []
+    case.dispatch_rule_id = None
+    # The returning department drops out of the candidates the dispatcher sees next.
+    case.dispatch_candidates = [c for c in case.dispatch_candidates if c["department_id"] != str(returned_by)]
+    await _finish(
+        session, case, category, actor, role, CaseAction.return_, from_state, to_state, on_time,
+        now=now, calendar=calendar, note=reason, data={"reason": reason, "department_id": str(returned_by)},
+    )  # fmt: skip
+    return case
+
+
+def _rule_of(row: DispatchRuleRow) -> DispatchRule:
+    return DispatchRule(
+        id=str(row.id),
+        category_pattern=row.category_pattern,
+        area_scope=AreaScope(row.area_scope),
+        area_code=row.area_code,
+        department_id=str(row.department_id),
+        priority=row.priority,
+        confidence=row.confidence,
+        enabled=row.enabled,
+    )
+
+
+async def request_extension(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    amount: float,
+    unit: str,
+    reason: str,
+    *,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    """延期申请 — one pending request at a time; the deadline moves only when approved."""
+    now = now or _now()
+    case, category, from_state, to_state, role, _ = await _act(
+        session, actor, case_id, CaseAction.request_extension, now=now, calendar=calendar
+    )
+    if case.extension_request is not None:
+        raise Conflict("an extension request is already pending", code="extension_pending")
+    clock = _clock_of(case)
+    if clock is None:
+        raise Conflict("no time limit is running", code="no_clock")
+    clocks.extend(clock, amount, unit, calendar)  # validates amount and unit kind now, not at approval
+    if not reason.strip():
+        raise ValidationFailed("a reason is required", code="reason_required")
+    case.extension_request = {"amount": amount, "unit": unit, "reason": reason, "by": actor.id, "at": now.isoformat()}
+    await _finish(
+        session, case, category, actor, role, CaseAction.request_extension, from_state, to_state, None,
+        now=now, calendar=calendar, note=reason, data={"amount": amount, "unit": unit}, restart_clock=False,
+    )  # fmt: skip
+    return case
+
+
+async def decide_extension(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    approve: bool,
+    *,
+    note: str = "",
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    action = CaseAction.approve_extension if approve else CaseAction.deny_extension
+    now = now or _now()
+    case, category, from_state, to_state, role, _ = await _act(
+        session, actor, case_id, action, now=now, calendar=calendar
+    )
+    request = case.extension_request
+    if request is None:
+        raise Conflict("no extension request is pending", code="no_extension_pending")
+    data: dict[str, Any] = {"amount": request["amount"], "unit": request["unit"]}
+    if approve:
+        clock = _clock_of(case)
+        if clock is not None:
+            extended = clocks.extend(clock, float(request["amount"]), request["unit"], calendar)
+            _store_clock(case, extended, now)
+            data["deadline"] = extended.deadline.isoformat() if extended.deadline else None
+        case.extensions += 1
+    case.extension_request = None
+    await _finish(
+        session, case, category, actor, role, action, from_state, to_state, None,
+        now=now, calendar=calendar, note=note, data=data, restart_clock=False,
+    )  # fmt: skip
+    return case
+
+
+async def suspend(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    reason: str,
+    *,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    """挂账 — the clock stops until resumed."""
+    now = now or _now()
+    case, _category, from_state, to_state, role, _ = await _act(
+        session, actor, case_id, CaseAction.suspend, now=now, calendar=calendar
+    )
+    clock = _clock_of(case)
+    case.suspended_from = from_state
+    case.state = to_state.value
+    if clock is not None:
+        paused = clocks.pause(clock, now, calendar)
+        _store_clock(case, paused, now)
+        case.light = "green"
+    await _flush(session)
+    await _append_event(session, case, actor, role, CaseAction.suspend.value, from_state, note=reason, now=now)
+    return case
+
+
+async def resume(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    *,
+    note: str = "",
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    now = now or _now()
+    case, _category, from_state, to_state, role, _ = await _act(
+        session, actor, case_id, CaseAction.resume, now=now, calendar=calendar
+    )
+    case.state = to_state.value
+    case.suspended_from = None
+    clock = _clock_of(case)
+    if clock is not None:
+        _store_clock(case, clocks.resume(clock, now, calendar), now)
+    await _flush(session)
+    await _append_event(session, case, actor, role, CaseAction.resume.value, from_state, note=note, now=now)
+    return case
+
+
+async def check(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    passed: bool,
+    *,
+    note: str = "",
+    attachments: Sequence[str] = (),
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    """核查 — pass closes the case (结案); fail sends it back to the department (返工)."""
+    action = CaseAction.check_pass if passed else CaseAction.check_fail
+    now = now or _now()
+    case, category, from_state, to_state, role, on_time = await _act(
+        session, actor, case_id, action, now=now, calendar=calendar
+    )
+    if passed:
+        case.closed_at = now
+        if case.dispatch_rule_id is not None:
+            row = await session.get(DispatchRuleRow, case.dispatch_rule_id, with_for_update=True)
+            if row is not None:
+                row.confidence = after_success(_rule_of(row)).confidence
+                row.successes += 1
+    else:
+        case.reworks += 1
+    await _finish(
+        session, case, category, actor, role, action, from_state, to_state, on_time,
+        now=now, calendar=calendar, note=note, attachments=attachments,
+    )  # fmt: skip
+    return case
+
+
+async def reopen(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    reason: str,
+    *,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    """Reopen a closed case (not fixed, dissatisfied callback, alarm back) and send it straight back
+    to the department that closed it."""
+    now = now or _now()
+    case, category, from_state, to_state, role, _ = await _act(
+        session, actor, case_id, CaseAction.reopen, now=now, calendar=calendar
+    )
+    case.reopens += 1
+    case.closed_at = None
+    previous = case.main_department_id
+    await _finish(
+        session, case, category, actor, role, CaseAction.reopen, from_state, to_state, None,
+        now=now, calendar=calendar, note=reason, data={"reason": reason},
+    )  # fmt: skip
+    if previous is not None:
+        await dispatch(session, Actor.system(), case.id, previous, rule_id=case.dispatch_rule_id, now=now,
+                       calendar=calendar, note="重新打开后派回原处置部门")  # fmt: skip
+    return case
+
+
+async def merge(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    into_case_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = DEFAULT_CALENDAR,
+) -> Case:
+    """合并 — the duplicate ends as ``merged``; its reporters follow the surviving case."""
+    if case_id == into_case_id:
+        raise ValidationFailed("a case cannot be merged into itself", code="invalid_merge")
+    now = now or _now()
+    target = await get_case(session, actor, into_case_id)
+    if target.state in {s.value for s in FINAL_STATES} - {CaseState.closed.value} or target.merged_into_id:
+        raise Conflict("the surviving case is not open", code="invalid_merge")
+    case, category, from_state, to_state, role, _ = await _act(
+        session, actor, case_id, CaseAction.merge, now=now, calendar=calendar
+    )
+    case.merged_into_id = target.id
+    case.closed_at = now
+    reporters = (await session.scalars(select(CaseReporter).where(CaseReporter.case_id == case.id))).all()
+    for r in reporters:
+        session.add(
+            CaseReporter(
+                case_id=target.id,
+                reporter_kind=r.reporter_kind,
+                reporter_id=r.reporter_id,
+                reporter_phone=r.reporter_phone,
+                original_case_id=r.original_case_id,
+            )
+        )
+    await _finish(
+        session, case, category, actor, role, CaseAction.merge, from_state, to_state, None,
+        now=now, calendar=calendar, data={"into_case_id": str(target.id), "into_number": target.number},
+    )  # fmt: skip
+    await _append_event(
+        session, target, actor, role, "merge_in", target.state,
+        data={"merged_case_id": str(case.id), "merged_number": case.number}, now=now,
+    )  # fmt: skip
+    return case
+
+
+async def reporters_of(session: AsyncSession, case_id: uuid.UUID) -> list[CaseReporter]:
+    return list((await session.scalars(select(CaseReporter).where(CaseReporter.case_id == case_id))).all())
