@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -206,6 +207,81 @@ def seed(force: bool) -> None:
         click.echo("seeded the demo city" if done else "the demo city is already seeded (use --force)")
 
 
+@main.group(name="import", help="Import regions and unit grids (GeoJSON, CSV).")
+def import_group() -> None:
+    pass
+
+
+async def _import(settings: Settings, run: Any) -> Any:
+    from backend.db import create_engine, create_session_factory, transaction
+
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            return await run(session)
+    finally:
+        await engine.dispose()
+
+
+def _report_import(result: Any) -> None:
+    for level, count in result.counts.items():
+        if count:
+            click.echo(f"  {level:<10} {count}")
+    click.echo(f"imported {result.total} areas")
+
+
+@import_group.command("geojson", help="Districts, streets, communities and grids from a GeoJSON FeatureCollection.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_geojson_cmd(path: str) -> None:
+    import json
+
+    from rich.progress import Progress
+
+    from backend.errors import ValidationFailed
+    from backend.geo.importer import import_geojson
+
+    settings = _load_settings()
+    with open(path, encoding="utf-8") as f:
+        try:
+            collection = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"{path} is not JSON: {exc}") from None
+    with embedded_services(settings, stop_on_exit=False) as settings, Progress(transient=True) as bar:
+        task = bar.add_task("importing", total=len(collection.get("features") or []))
+        try:
+            result = asyncio.run(
+                _import(
+                    settings,
+                    lambda s: import_geojson(s, collection, progress=lambda d, t: bar.update(task, completed=d)),
+                )
+            )
+        except ValidationFailed as exc:
+            problems = (exc.details or {}).get("problems", [])
+            lines = "\n".join(f"  {p['feature']}: {p['message']}" for p in problems[:50])
+            raise click.ClickException(f"{exc.message}\n{lines}") from None
+    _report_import(result)
+
+
+@import_group.command("csv", help="Districts, streets or communities from CSV (code,name[,parent_code]).")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--level", type=click.Choice(["district", "street", "community"]), required=True)
+def import_csv_cmd(path: str, level: str) -> None:
+    from backend.errors import ValidationFailed
+    from backend.geo.importer import import_regions_csv
+
+    settings = _load_settings()
+    with open(path, encoding="utf-8-sig") as f:
+        text = f.read()
+    with embedded_services(settings, stop_on_exit=False) as settings:
+        try:
+            result = asyncio.run(_import(settings, lambda s: import_regions_csv(s, text, level)))
+        except ValidationFailed as exc:
+            problems = (exc.details or {}).get("problems", [])
+            lines = "\n".join(f"  {p['feature']}: {p['message']}" for p in problems[:50])
+            raise click.ClickException(f"{exc.message}\n{lines}") from None
+    _report_import(result)
+
+
 @main.group(help="The embedded PostgreSQL, Valkey and S3 servers on their own.")
 def services() -> None:
     pass
@@ -248,6 +324,7 @@ def services_status() -> None:
         ("s3", EmbeddedS3(data_dir=root / "s3", port=0).running_port()),
     ):
         click.echo(f"{name:<9} {'running on 127.0.0.1:' + str(port) if port else 'stopped'}")
+
 
 
 if __name__ == "__main__":

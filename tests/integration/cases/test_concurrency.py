@@ -83,7 +83,7 @@ async def test_twenty_concurrent_dispatches_exactly_one_wins(factory: Any) -> No
 
 
 async def test_case_numbers_are_unique_under_concurrency(factory: Any) -> None:
-    f, created = factory
+    f, _ = factory
 
     async def one() -> str:
         async with transaction(f) as s:
