@@ -175,8 +175,11 @@ def worker() -> None:
     from arq.worker import run_worker
 
     settings = _load_settings()
-    with embedded_services(settings, stop_on_exit=False):
+    with embedded_services(settings, stop_on_exit=False) as settings:
+        from app.logging import configure_logging
         from backend.worker import WorkerSettings, redis_settings
+
+        configure_logging(settings.app.log_level, settings.app.log_json)
 
         run_worker(WorkerSettings, redis_settings=redis_settings())  # type: ignore[arg-type]
 
