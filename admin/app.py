@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from admin.auth import RuntimeRef, StaffAuth
+from admin.views.evaluation import evaluation_views
+from admin.views.push import push_views
 from admin.views.system import ALL_VIEWS
 
 BASE_URL = "/admin"
@@ -28,4 +30,8 @@ def create_admin(secret_key: str, session_maker: async_sessionmaker[AsyncSession
     )
     for view in ALL_VIEWS:
         console.add_view(view)
+    for push_view in push_views(ref):
+        console.add_view(push_view)
+    for evaluation_view in evaluation_views(ref):
+        console.add_view(evaluation_view)
     return host

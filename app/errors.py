@@ -17,6 +17,10 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.plugins import ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
+from sqlalchemy.exc import DBAPIError
 
 from app.request_id import current_request_id
 from backend.errors import DomainError
@@ -43,7 +47,9 @@ STATUS_CODES: dict[int, str] = {
 class ErrorDetail(msgspec.Struct):
     code: str
     message: str
-    details: Any | None
+    # Plain ``Any`` (null included): ``Any | None`` becomes ``oneOf: [{}, {type: null}]`` in OpenAPI,
+    # which a null matches twice — so every error without details failed its own schema.
+    details: Any
     request_id: str
 
 
@@ -51,6 +57,38 @@ class ErrorBody(msgspec.Struct):
     """The body of every error response."""
 
     error: ErrorDetail
+
+
+# Statuses any operation can answer with (the mapper below, guards, the body limit), each with the
+# one error body. Declared on every operation by ``DocumentedErrors``; a handler's own ``responses=``
+# for the same status wins (a more specific description).
+DOCUMENTED_ERRORS: dict[int, str] = {
+    400: "Malformed body or a parameter that fails validation",
+    401: "Missing or invalid credentials",
+    403: "The caller's role may not do this",
+    404: "No such resource, or not the caller's",
+    409: "Conflicts with the current state",
+    413: "Request body is too large",
+    422: "Well-formed but not acceptable",
+    429: "Too many requests",
+    500: "Internal server error",
+}
+
+
+class DocumentedErrors(ReceiveRoutePlugin):
+    """Documents the error body for every status in ``DOCUMENTED_ERRORS`` on every operation, so a
+    client (and the schema fuzzer) knows each 4xx/5xx and its shape without each handler listing them.
+    It also replaces Litestar's own 400 schema, which describes a body we never send."""
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if not isinstance(route, HTTPRoute):
+            return
+        for handler in route.route_handlers:
+            documented = {
+                status: ResponseSpec(data_container=ErrorBody, description=text, generate_examples=False)
+                for status, text in DOCUMENTED_ERRORS.items()
+            }
+            handler.responses = {**documented, **(handler.responses or {})}
 
 
 def error_response(status: int, code: str, message: str, details: Any = None, headers: Any = None) -> Response[Any]:
@@ -61,6 +99,11 @@ def error_response(status: int, code: str, message: str, details: Any = None, he
         media_type=MediaType.JSON,
         headers=headers,
     )
+
+
+# PostgreSQL refuses text it cannot store — NUL above all, which JSON carries as "\u0000" and
+# msgspec accepts in any str. Whichever field or parameter brought it, the client sent it: a 400.
+UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})  # character_not_in_repertoire, untranslatable
 
 
 def _validation_details(exc: ValidationException) -> Any:
@@ -95,5 +138,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if status == 413:
             message = "Request body is too large"
         return error_response(status, code, message, exc.extra or None, headers=exc.headers)
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in UNSTORABLE_TEXT_SQLSTATES:
+        return error_response(400, "validation_failed", "Text contains a character that cannot be stored (such as NUL)")
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "Internal server error")

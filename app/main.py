@@ -11,17 +11,17 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from admin.api.router import router as admin_api_router
 from admin.app import BASE_URL as ADMIN_BASE
 from admin.app import create_admin
 from admin.auth import RuntimeRef
 from app.auth import provide_staff_claims
-from app.errors import handle_exception
+from app.docs import assets_router, openapi_config
+from app.errors import DocumentedErrors, handle_exception
 from app.logging import access_log_middleware, configure_logging
 from app.request_id import request_id_middleware
 from app.system import SystemController
@@ -29,7 +29,11 @@ from app.transactions import commit_or_rollback, provide_db_session
 from backend.runtime import Runtime
 from backend.settings import Settings, get_settings
 from device_ingest.router import router as ingest_router
+from device_ingest.startup import on_startup as ingest_startup
+from field_app_api.context import on_startup as field_startup
 from field_app_api.router import router as field_router
+from miniprogram_api.open311.router import router as open311_router
+from miniprogram_api.places_startup import on_startup as places_startup
 from miniprogram_api.router import router as mp_router
 
 API_VERSION = "1.0.0"
@@ -68,26 +72,28 @@ def create_app(
             await runtime.close()
 
     return Litestar(
-        route_handlers=[SystemController, Metrics, mp_router, field_router, ingest_router],
+        route_handlers=[
+            SystemController,
+            Metrics,
+            assets_router(),
+            mp_router,
+            open311_router,
+            field_router,
+            ingest_router,
+            admin_api_router,
+        ],
         dependencies={
             "db_session": Provide(provide_db_session, sync_to_thread=False),
             "staff": Provide(provide_staff_claims),
         },
         before_send=[commit_or_rollback],
         lifespan=[lifespan],
+        on_startup=[ingest_startup, field_startup, places_startup],
         exception_handlers={Exception: handle_exception},
+        plugins=[DocumentedErrors()],
         middleware=[prometheus.middleware],
         request_max_body_size=settings.app.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="chengguan 智慧城管 API",
-            version=API_VERSION,
-            description=(
-                "Citizen mini-program (/api/mp/v1), field app (/api/field/v1), device ingest (/ingest/v1). "
-                'Every error is {"error": {"code", "message", "details", "request_id"}}.'
-            ),
-            path="/docs",
-            render_plugins=[ScalarRenderPlugin()],
-        ),
+        openapi_config=openapi_config(API_VERSION),
         debug=settings.app.debug,
     )
 

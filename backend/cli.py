@@ -21,7 +21,12 @@ from typing import Any
 
 import click
 
+from backend.devices.cli import devices
 from backend.errors import ConfigurationError
+from backend.evaluation.cli import evaluation
+from backend.org.cli import staff as staff_group
+from backend.places.cli import parking as parking_group
+from backend.places.cli import toilets as toilets_group
 from backend.settings import Settings, get_settings, reset_settings_cache
 
 
@@ -329,6 +334,11 @@ def services_status() -> None:
         click.echo(f"{name:<9} {'running on 127.0.0.1:' + str(port) if port else 'stopped'}")
 
 
+main.add_command(devices)
+main.add_command(staff_group)
+main.add_command(evaluation)
+main.add_command(toilets_group)
+main.add_command(parking_group)
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,7 @@ from arq import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from backend.cases import numbers as case_numbers
 from backend.db import create_engine, create_session_factory, on_after_commit, remove_after_commit
 from backend.outbox.relay import Relayer
 from backend.redis import create_arq, create_redis
@@ -51,6 +52,8 @@ class Runtime:
             arq=arq,
             storage=storage,
         )
+        # Case numbers from Redis: intake then holds no counter-row lock until commit.
+        case_numbers.use_redis(redis)
         if relay:
             runtime.relayer = Relayer(runtime.session_factory, arq)
             runtime.relayer.start()
@@ -58,6 +61,7 @@ class Runtime:
         return runtime
 
     async def close(self) -> None:
+        case_numbers.use_redis(None)
         if self.relayer is not None:
             remove_after_commit(self.relayer.kick)
             await self.relayer.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -128,6 +129,40 @@ class WeChatSettings:
 
 
 @dataclass(frozen=True)
+class SmsSettings:
+    """SMS gateway: an Aliyun dysms-style HTTP API (template code, sign name, signed request)."""
+
+    provider: str  # "dev" (logs instead of sending) or "http"
+    api_base: str
+    access_key: str | None
+    secret: str | None
+    sign_name: str | None
+    templates: dict[str, str]  # push event → the gateway's template code
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """The notification service (push/): quiet hours, WeChat subscribe-message template ids."""
+
+    quiet_hours: tuple[time, time] | None  # Asia/Shanghai; None = no quiet hours
+    wechat_templates: dict[str, str]  # push event → mini-program subscribe-message template id
+    wechat_state: str  # formal | trial | developer: which mini-program build a tap opens
+    http_timeout_s: float
+
+
+@dataclass(frozen=True)
+class CitizenSettings:
+    """The citizen mini-program (/api/mp/v1) and Open311 (/open311/v2)."""
+
+    session_ttl_s: int = 30 * 24 * 3600  # our own session token after WeChat login
+    reopen_window_days: int = 7  # "not fixed" reopens a closed case within this many days of closure
+    photo_max_bytes: int = 10 * 1024 * 1024  # per photo; never above S3_UPLOAD_MAX_BYTES
+    wechat_callback_token: str | None = None  # message-push token (mediaCheckAsync results); None = off
+    open311_api_keys: dict[str, str] = field(default_factory=dict)  # client name → api_key
+    open311_jurisdiction_id: str = "xinzhou.wuhan"
+
+
+@dataclass(frozen=True)
 class WeChatPaySettings:
     provider: str  # "dev" or "wechatpay"
     mch_id: str | None
@@ -159,6 +194,9 @@ class Settings:
     wechat: WeChatSettings
     wechatpay: WeChatPaySettings
     alipay: AlipaySettings
+    sms: SmsSettings
+    push: PushSettings
+    citizens: CitizenSettings = field(default_factory=CitizenSettings)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -170,6 +208,48 @@ def _choice(name: str, default: str, choices: set[str]) -> str:
     value = (_env(name, default) or default).lower()
     if value not in choices:
         raise ConfigurationError(f"{name} must be one of {', '.join(sorted(choices))}, got {value!r}")
+    return value
+
+
+def _mapping(name: str) -> dict[str, str]:
+    """``key=value,key=value`` (e.g. ``case.accepted=SMS_123,task.assigned=SMS_456``)."""
+    raw = _env(name)
+    if raw is None:
+        return {}
+    result: dict[str, str] = {}
+    for item in raw.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not item.strip():
+            continue
+        if not sep or not key or not value:
+            raise ConfigurationError(f"{name} must be a list of key=value pairs separated by commas, got {item!r}")
+        result[key] = value
+    return result
+
+
+def _quiet_hours(name: str, default: str) -> tuple[time, time] | None:
+    raw = _env(name, default) or default
+    if raw.lower() in {"off", "none", "no"}:
+        return None
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in raw.split("-"))
+    except ValueError:
+        raise ConfigurationError(f"{name} must be HH:MM-HH:MM (e.g. 22:00-07:00) or off, got {raw!r}") from None
+    if start == end:
+        raise ConfigurationError(f"{name} must not start and end at the same time, got {raw!r}")
+    return start, end
+
+
+def _float(name: str, default: float, *, minimum: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
     return value
 
 
@@ -276,7 +356,48 @@ def load_settings() -> Settings:
             "ALIPAY_PROVIDER=alipay needs ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY_PATH and ALIPAY_PUBLIC_KEY_PATH"
         )
 
-    settings = Settings(app=app, db=db, redis=redis, storage=storage, wechat=wechat, wechatpay=wechatpay, alipay=alipay)
+    sms = SmsSettings(
+        provider=_choice("SMS_PROVIDER", "dev", {"dev", "http"}),
+        api_base=_url("SMS_API_BASE", _env("SMS_API_BASE", "https://dysmsapi.aliyuncs.com"), {"http", "https"}) or "",
+        access_key=_env("SMS_ACCESS_KEY"),
+        secret=_env("SMS_SECRET"),
+        sign_name=_env("SMS_SIGN_NAME"),
+        templates=_mapping("SMS_TEMPLATES"),
+    )
+    if sms.provider == "http":
+        needed = {"SMS_ACCESS_KEY": sms.access_key, "SMS_SECRET": sms.secret, "SMS_SIGN_NAME": sms.sign_name}
+        missing = [n for n, v in needed.items() if not v]
+        if missing:
+            raise ConfigurationError(f"SMS_PROVIDER=http needs {', '.join(missing)}")
+
+    push = PushSettings(
+        quiet_hours=_quiet_hours("PUSH_QUIET_HOURS", "22:00-07:00"),
+        wechat_templates=_mapping("PUSH_WECHAT_TEMPLATES"),
+        wechat_state=_choice("PUSH_WECHAT_STATE", "formal", {"formal", "trial", "developer"}),
+        http_timeout_s=_float("PUSH_HTTP_TIMEOUT_S", 5.0, minimum=0.05),
+    )
+
+    citizens = CitizenSettings(
+        session_ttl_s=_int("MP_SESSION_TTL_S", 30 * 24 * 3600, minimum=300, maximum=365 * 24 * 3600),
+        reopen_window_days=_int("MP_REOPEN_WINDOW_DAYS", 7, minimum=0, maximum=365),
+        photo_max_bytes=min(_int("MP_PHOTO_MAX_BYTES", 10 * 1024 * 1024, minimum=1024), storage.upload_max_bytes),
+        wechat_callback_token=_env("WECHAT_CALLBACK_TOKEN"),
+        open311_api_keys=_mapping("OPEN311_API_KEYS") or ({} if env == "production" else {"demo": "open311-demo-key"}),
+        open311_jurisdiction_id=_env("OPEN311_JURISDICTION_ID", "xinzhou.wuhan") or "xinzhou.wuhan",
+    )
+
+    settings = Settings(
+        app=app,
+        db=db,
+        redis=redis,
+        storage=storage,
+        wechat=wechat,
+        wechatpay=wechatpay,
+        alipay=alipay,
+        sms=sms,
+        push=push,
+        citizens=citizens,
+    )
     if env == "production" and settings.any_embedded:
         raise ConfigurationError(
             "production needs DATABASE_URL, REDIS_URL and S3_ENDPOINT; the embedded services are for development"

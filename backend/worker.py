@@ -14,15 +14,19 @@ from typing import Any, ClassVar
 from arq import cron
 from arq.connections import RedisSettings as ArqRedisSettings
 
+from backend.devices.jobs import CRON_JOBS as DEVICE_CRON_JOBS
+from backend.evaluation.jobs import CRON_JOBS as EVALUATION_CRON_JOBS
+from backend.field.jobs import CRON_JOBS as FIELD_CRON_JOBS
 from backend.jobs import sweep_deadlines
 from backend.outbox.relay import JOB_NAME, process_message, relay_pending
+from backend.places.jobs import CRON_JOBS as PLACES_CRON_JOBS
 from backend.redis import arq_settings
 from backend.runtime import Runtime
 from backend.settings import get_settings
 
 log = logging.getLogger("chengguan.worker")
 
-JOB_MODULES = ["push.jobs", "payments.jobs", "device_ingest.jobs"]
+JOB_MODULES = ["push.jobs", "payments.jobs", "device_ingest.jobs", "backend.media.jobs"]
 
 
 def load_job_modules(names: list[str] | None = None) -> list[str]:
@@ -75,6 +79,10 @@ class WorkerSettings:
     cron_jobs: ClassVar[list[Any]] = [
         cron(relay_outbox, second=set(range(0, 60, 5)), unique=True, timeout=30),
         cron(sweep_deadlines, second={30}, unique=True, timeout=120),
+        *DEVICE_CRON_JOBS,
+        *FIELD_CRON_JOBS,
+        *EVALUATION_CRON_JOBS,
+        *PLACES_CRON_JOBS,
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -2,4 +2,6 @@
 
 from litestar import Router
 
-router = Router(path="/ingest/v1", route_handlers=[], tags=["devices"])
+from device_ingest.controllers.telemetry import TelemetryController
+
+router = Router(path="/ingest/v1", route_handlers=[TelemetryController], tags=["devices"])

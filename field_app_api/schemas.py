@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import msgspec
 
@@ -31,3 +32,50 @@ class TokenOut(msgspec.Struct):
     token_type: str
     expires_in: int
     staff: StaffOut
+
+
+class InboxItemOut(msgspec.Struct):
+    """收件箱消息 — a task, an urge, an overdue notice or an alarm, as the field app shows it."""
+
+    id: str
+    event: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    urgent: bool
+    read: bool
+    created_at: datetime
+    read_at: datetime | None
+
+
+class InboxPageOut(msgspec.Struct):
+    items: list[InboxItemOut]
+    next_cursor: str | None
+    unread_count: int
+
+
+class UnreadCountOut(msgspec.Struct):
+    unread_count: int
+
+
+class MarkedReadOut(msgspec.Struct):
+    marked: int
+    unread_count: int
+
+
+class PreferenceOut(msgspec.Struct):
+    event: str
+    label: str
+    channel: str
+    enabled: bool
+    locked: bool
+
+
+class PreferenceChange(msgspec.Struct, forbid_unknown_fields=True):
+    event: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    channel: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+    enabled: bool
+
+
+class PreferencesIn(msgspec.Struct, forbid_unknown_fields=True):
+    changes: Annotated[list[PreferenceChange], msgspec.Meta(min_length=1, max_length=100)]

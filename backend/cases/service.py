@@ -10,29 +10,48 @@ at once, the second gets ``Conflict`` (409).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import h3
 from sqlalchemy import Select, and_, func, or_, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend.cases import clock as clocks
+from backend.cases import numbers
 from backend.cases.enums import CaseAction, CaseKind, CaseSource, CaseState, Role, Urgency
 from backend.cases.rules import FINAL_STATES, can_perform, stage_for, transition
-from backend.catalog.rules import MinorClass, divert_for, validate_answers
+from backend.catalog.cache import CATEGORIES, CategoryInfo
+from backend.catalog.rules import divert_for, validate_answers
 from backend.dispatch.rules import AreaScope, CaseLocation, DispatchRule, after_return, after_success, resolve
-from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from backend.geo import GridGeocoder, cells_within, haversine_m, validate_lat_lng
-from backend.models import Case, CaseEvent, CaseNumberCounter, CaseReporter, Category, Department, DispatchRuleRow
+from backend.models import (
+    Case,
+    CaseEvent,
+    CaseReporter,
+    Category,
+    Department,
+    DispatchRuleRow,
+    OutboxMessage,
+    Staff,
+    new_id,
+)
 from backend.outbox import publish
-from backend.worktime import DEFAULT_CALENDAR, SHANGHAI, WorkingCalendar
+from backend.outbox.service import OUTBOX_FLAG
+from backend.worktime import DEFAULT_CALENDAR, WorkingCalendar
 
+FIELD_TASK_TOPIC = "case.field_task"
+FIELD_TASK_STATES = frozenset({CaseState.verifying, CaseState.disposed})
+"""States whose work is a collector's field task: 核实 (verifying) and 核查 (disposed)."""
 SIMILAR_RES = 10  # H3 resolution of ``cases.cell`` (~66 m edge): a 50 m radius touches a handful of cells
 MAX_PAGE = 200
 OPEN_STATES = [s.value for s in CaseState if s not in FINAL_STATES]
@@ -148,31 +167,6 @@ async def get_category(session: AsyncSession, code: str) -> Category:
     return category
 
 
-def minor_of(category: Category) -> MinorClass:
-    """The catalog struct of a stored category (for answer validation and diverts)."""
-    import msgspec
-
-    return msgspec.convert(
-        {
-            "code": category.code,
-            "kind": category.kind,
-            "major_code": category.major_code,
-            "name": category.name,
-            "citizen_selectable": category.citizen_selectable,
-            "default_urgency": category.default_urgency,
-            "owner_hint": category.owner_hint,
-            "accept_condition": category.accept_condition,
-            "close_condition": category.close_condition,
-            "similar_radius_m": category.similar_radius_m,
-            "similar_window_h": category.similar_window_h,
-            "divert_to": category.divert_to,
-            "time_limits": category.time_limits,
-            "questions": category.questions,
-        },
-        MinorClass,
-    )
-
-
 def _in_scope(case: Case, actor: Actor) -> bool:
     if actor.kind == "system":
         return True
@@ -200,9 +194,23 @@ async def get_case(session: AsyncSession, actor: Actor, case_id: uuid.UUID, *, f
     if for_update:
         stmt = stmt.execution_options(populate_existing=True)
     case = await session.scalar(stmt)
-    if case is None or not _in_scope(case, actor):
+    if case is None or not (_in_scope(case, actor) or await _follows(session, case, actor)):
         raise NotFound("no such case", code="case_not_found")
     return case
+
+
+async def _follows(session: AsyncSession, case: Case, actor: Actor) -> bool:
+    """A citizen who said "me too" (``follow``) or whose report was merged into this case follows it."""
+    if actor.kind != "citizen" or actor.id is None:
+        return False
+    found = await session.scalar(
+        select(CaseReporter.id).where(
+            CaseReporter.case_id == case.id,
+            CaseReporter.reporter_kind == "citizen",
+            CaseReporter.reporter_id == actor.id,
+        )
+    )
+    return found is not None
 
 
 async def timeline(session: AsyncSession, actor: Actor, case_id: uuid.UUID) -> list[CaseEvent]:
@@ -217,6 +225,10 @@ def _scope_clause(actor: Actor) -> Any:
     clauses = []
     if actor.kind == "citizen":
         clauses.append(and_(Case.reporter_kind == "citizen", Case.reporter_id == actor.id))
+        followed = select(CaseReporter.case_id).where(
+            CaseReporter.reporter_kind == "citizen", CaseReporter.reporter_id == actor.id
+        )
+        clauses.append(Case.id.in_(followed))
     if actor.roles & {Role.handler, Role.officer} and actor.department_id is not None:
         dept: Any = actor.department_id
         clauses.append(or_(Case.main_department_id == actor.department_id, Case.assist_department_ids.any(dept)))
@@ -272,9 +284,26 @@ async def list_cases(
 # --- similar cases ---------------------------------------------------------------------------------
 
 
+SIMILAR_SQL = """
+SELECT id, number, lat, lng, state, created_at
+  FROM cases
+ WHERE category_code = $1 AND cell = ANY($2::bigint[])
+   AND state NOT IN ('rejected', 'merged', 'closed') AND created_at >= $3
+ LIMIT 200
+"""
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, inside its transaction — for the few hot statements
+    where SQLAlchemy's per-statement overhead is most of the cost (asyncpg caches their plans)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 async def find_similar(
     session: AsyncSession,
-    category: Category,
+    category: Any,
     lat: float,
     lng: float,
     *,
@@ -285,27 +314,19 @@ async def find_similar(
     """Open cases of the same category within the category's radius and window, nearest first.
 
     The H3 cells covering the radius are looked up through the partial index
-    ``(category_code, cell) WHERE open`` — never a scan — and the exact distance filters the rest."""
+    ``(category_code, cell) WHERE open`` — never a scan — and the exact distance filters the rest.
+    ``category`` is a stored ``Category`` or its cached ``CategoryInfo``."""
     now = now or _now()
     cells = [h3.str_to_int(c) for c in cells_within(lat, lng, category.similar_radius_m, SIMILAR_RES)]
     since = now - timedelta(hours=category.similar_window_h)
-    stmt = (
-        select(Case.id, Case.number, Case.lat, Case.lng, Case.state, Case.created_at)
-        .where(
-            Case.category_code == category.code,
-            Case.cell.in_(cells),
-            text(f"cases.{'state'} NOT IN ('rejected', 'merged', 'closed')"),
-            Case.created_at >= since,
-        )
-        .limit(200)
-    )
-    if exclude is not None:
-        stmt = stmt.where(Case.id != exclude)
+    rows = await (await _driver(session)).fetch(SIMILAR_SQL, category.code, cells, since)
     found = []
-    for row in (await session.execute(stmt)).all():
-        distance = haversine_m(lat, lng, row.lat, row.lng)
+    for row in rows:
+        if exclude is not None and row["id"] == exclude:
+            continue
+        distance = haversine_m(lat, lng, row["lat"], row["lng"])
         if distance <= category.similar_radius_m:
-            found.append(SimilarCase(row.id, row.number, round(distance, 1), row.state, row.created_at))
+            found.append(SimilarCase(row["id"], row["number"], round(distance, 1), row["state"], row["created_at"]))
     found.sort(key=lambda s: s.distance_m)
     return found[:limit]
 
@@ -314,16 +335,8 @@ async def find_similar(
 
 
 async def next_number(session: AsyncSession, now: datetime) -> str:
-    """202611210001 …: day (Asia/Shanghai) + a per-day sequence, unique under concurrency (one atomic upsert)."""
-    day = now.astimezone(SHANGHAI).date()
-    stmt = (
-        insert(CaseNumberCounter)
-        .values(day=day, last=1)
-        .on_conflict_do_update(index_elements=["day"], set_={"last": CaseNumberCounter.last + 1})
-        .returning(CaseNumberCounter.last)
-    )
-    seq = (await session.execute(stmt)).scalar_one()
-    return f"{day:%Y%m%d}{seq:04d}"
+    """202611210001 …: see ``backend.cases.numbers`` (Redis when configured, else the counter row)."""
+    return await numbers.next_number(session, now)
 
 
 def _clock_of(case: Case) -> clocks.StageClock | None:
@@ -364,7 +377,9 @@ def _store_clock(case: Case, clock: clocks.StageClock | None, now: datetime) -> 
     case.light = clocks.light_at(clock, now)
 
 
-def _start_stage(case: Case, category: Category, state: CaseState, now: datetime, calendar: WorkingCalendar) -> None:
+def _start_stage(
+    case: Case, category: Category | CategoryInfo, state: CaseState, now: datetime, calendar: WorkingCalendar
+) -> None:
     stage = stage_for(state)
     if stage is None:
         _store_clock(case, None, now)
@@ -388,10 +403,15 @@ async def _append_event(
     data: dict[str, Any] | None = None,
     on_time: bool | None = None,
     now: datetime,
+    first: bool = False,
 ) -> CaseEvent:
-    seq = (
-        await session.scalar(select(func.coalesce(func.max(CaseEvent.seq), 0)).where(CaseEvent.case_id == case.id))
-    ) or 0
+    """Append the case's next event and its ``case.event`` outbox message. ``first`` says the case was
+    created in this transaction, so its event is number 1 without asking the database."""
+    seq = 0
+    if not first:
+        seq = (
+            await session.scalar(select(func.coalesce(func.max(CaseEvent.seq), 0)).where(CaseEvent.case_id == case.id))
+        ) or 0
     event = CaseEvent(
         case_id=case.id,
         seq=seq + 1,
@@ -433,6 +453,41 @@ async def _flush(session: AsyncSession) -> None:
 # --- intake ----------------------------------------------------------------------------------------
 
 
+def _column_values(row: Any) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
+@lru_cache(maxsize=8)
+def _insert_sql(table: Any, offset: int) -> tuple[str, tuple[str, ...]]:
+    """``INSERT INTO t (cols) VALUES ($offset+1, …)`` for every column; JSON columns are cast from text."""
+    columns = tuple(c.key for c in table.columns)
+    params = []
+    for n, column in enumerate(table.columns, start=offset + 1):
+        params.append(f"${n}::text::jsonb" if isinstance(column.type, JSONB) else f"${n}")
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(params)})"
+    return sql, columns
+
+
+def _args(table: Any, values: dict[str, Any]) -> list[Any]:
+    out = []
+    for column in table.columns:
+        value = values[column.key]
+        out.append(json.dumps(value, ensure_ascii=False) if isinstance(column.type, JSONB) else value)
+    return out
+
+
+async def _insert_together(session: AsyncSession, rows: Sequence[tuple[Any, dict[str, Any]]]) -> None:
+    """Insert rows of several tables in ONE statement (data-modifying CTEs; foreign keys are checked at
+    its end, so a parent and its children can go together) — one round trip for a whole new case."""
+    parts: list[str] = []
+    args: list[Any] = []
+    for index, (table, values) in enumerate(rows):
+        sql, _ = _insert_sql(table, len(args))
+        parts.append(f"t{index} AS ({sql})")
+        args.extend(_args(table, values))
+    await (await _driver(session)).execute(f"WITH {', '.join(parts)} SELECT 1", *args)
+
+
 async def intake(
     session: AsyncSession,
     geocoder: GridGeocoder,
@@ -442,15 +497,20 @@ async def intake(
     now: datetime | None = None,
     calendar: WorkingCalendar = DEFAULT_CALENDAR,
 ) -> IntakeResult:
-    """信息收集 — geocode, look for similar open cases, number, insert, first event and outbox."""
+    """信息收集 — geocode, look for similar open cases, number, insert, first event and outbox.
+
+    The hottest write path of the system (DESIGN §11: ≥ 1,000 reports/s), so it is lean on purpose:
+    categories come from memory (``CATEGORIES``), the similar-case search and the one INSERT of case,
+    reporter, event and outbox message run straight on asyncpg, and the case number comes from Redis
+    when configured. The returned ``Case`` is attached to the session as if loaded, so later steps in the
+    same session see it."""
     now = now or _now()
     validate_lat_lng(data.lat, data.lng)
-    category = await get_category(session, data.category_code)
+    category = await CATEGORIES.get(session, data.category_code)
     if actor.kind == "citizen" and not category.citizen_selectable:
         raise ValidationFailed("citizens cannot report this category", code="category_not_selectable")
-    minor = minor_of(category)
-    validate_answers(minor, data.answers)
-    divert = divert_for(minor, data.answers)
+    validate_answers(category.minor, data.answers)
+    divert = divert_for(category.minor, data.answers)
     if len(data.description) > 2000 or len(data.address) > 200:
         raise ValidationFailed("description or address is too long", code="too_long")
     if len(data.photos) > 9:
@@ -464,12 +524,15 @@ async def intake(
     if data.source in {CaseSource.hotline_12345, CaseSource.hotline_12319}:
         reporter_kind = "phone"
     case = Case(
-        number=await next_number(session, now),
+        id=new_id(),
+        created_at=now,
+        updated_at=now,
         source=data.source.value,
         kind=data.kind.value,
         category_code=category.code,
         urgency=urgency,
         state=CaseState.reported.value,
+        suspended_from=None,
         description=data.description,
         address=data.address,
         lat=data.lat,
@@ -480,49 +543,67 @@ async def intake(
         street_code=grid.street_code if grid else None,
         district_code=grid.district_code if grid else None,
         answers=data.answers,
-        photos=data.photos,
+        photos=list(data.photos),
         divert_to=divert.to if divert else None,
         reporter_kind=reporter_kind,
         reporter_id=actor.id if reporter_kind in {"citizen", "staff", "device"} else None,
         reporter_phone=data.reporter_phone,
+        main_department_id=None,
         assist_department_ids=[],
+        dispatch_rule_id=None,
         dispatch_candidates=[],
+        field_assignee_id=None,
         stage_seq=0,
-        stage_consumed=0.0,
+        extension_request=None,
+        merged_into_id=None,
         returns=0,
         reworks=0,
         extensions=0,
         reopens=0,
-        created_at=now,
+        accepted_at=None,
+        dispatched_at=None,
+        disposed_at=None,
+        closed_at=None,
+        rating=None,
+        rating_comment=None,
+        version=1,
     )
     _start_stage(case, category, CaseState.reported, now, calendar)
-    session.add(case)
-    await session.flush()
-    session.add(
-        CaseReporter(
-            case_id=case.id,
-            reporter_kind=case.reporter_kind,
-            reporter_id=case.reporter_id,
-            reporter_phone=case.reporter_phone,
-            original_case_id=case.id,
-        )
-    )
+    case.number = await next_number(session, now)
     role = Role.system if actor.kind == "system" else next(iter(sorted(actor.roles)), Role.system)
-    await _append_event(
+    event_id = new_id()
+    event = {
+        "id": event_id, "case_id": case.id, "seq": 1, "action": "report", "from_state": None,
+        "to_state": case.state, "actor_kind": actor.kind, "actor_id": actor.id, "actor_role": role.value,
+        "department_id": actor.department_id, "note": data.description[:200], "attachments": list(data.photos),
+        "data": {"source": data.source.value, "similar": [str(s.case_id) for s in similar]},
+        "stage": case.stage, "stage_deadline": case.deadline, "on_time": None, "created_at": now,
+    }  # fmt: skip
+    reporter = {
+        "id": new_id(), "case_id": case.id, "reporter_kind": case.reporter_kind, "reporter_id": case.reporter_id,
+        "reporter_phone": case.reporter_phone, "original_case_id": case.id, "created_at": now,
+    }  # fmt: skip
+    message = {
+        "id": new_id(), "topic": "case.event",
+        "payload": {"case_id": str(case.id), "event_id": str(event_id), "action": "report", "to_state": case.state},
+        "dedup_key": f"case.event:{event_id}", "created_at": now, "available_at": now, "relayed_at": None,
+        "processed_at": None, "attempts": 0, "last_error": None, "dead": False,
+    }  # fmt: skip
+    await _insert_together(
         session,
-        case,
-        actor,
-        role,
-        "report",
-        None,
-        note=data.description[:200],
-        attachments=data.photos,
-        data={"source": data.source.value, "similar": [str(s.case_id) for s in similar]},
-        now=now,
+        [
+            (Case.__table__, _column_values(case)),
+            (CaseReporter.__table__, reporter),
+            (CaseEvent.__table__, event),
+            (OutboxMessage.__table__, message),
+        ],
     )
-    return IntakeResult(
-        case=case, similar=similar, divert={"to": divert.to, "message": divert.message} if divert else None
-    )
+    session.info[OUTBOX_FLAG] = True
+    # Attach as loaded (no second INSERT, no query): later steps in this session find it in the identity map.
+    make_transient_to_detached(case)
+    session.add(case)
+    divert_out = {"to": divert.to, "message": divert.message} if divert else None
+    return IntakeResult(case=case, similar=similar, divert=divert_out)
 
 
 # --- transitions -----------------------------------------------------------------------------------
@@ -585,10 +666,19 @@ async def _finish(
     if restart_clock and (stage_for(to_state) != stage_for(CaseState(from_state)) or action == CaseAction.check_fail):
         _start_stage(case, category, to_state, now, calendar)
     await _flush(session)
-    return await _append_event(
+    event = await _append_event(
         session, case, actor, role, action.value, from_state,
         note=note, attachments=attachments, data=data, on_time=on_time, now=now,
     )  # fmt: skip
+    if to_state in FIELD_TASK_STATES and to_state.value != from_state:
+        # 核实/核查 needs a collector on the spot: chosen after commit (live positions are in Redis).
+        await publish(
+            session,
+            FIELD_TASK_TOPIC,
+            {"case_id": str(case.id), "state": case.state, "stage_seq": case.stage_seq},
+            dedup_key=f"{FIELD_TASK_TOPIC}:{event.id}",
+        )
+    return event
 
 
 async def step(
@@ -1031,3 +1121,102 @@ async def merge(
 
 async def reporters_of(session: AsyncSession, case_id: uuid.UUID) -> list[CaseReporter]:
     return list((await session.scalars(select(CaseReporter).where(CaseReporter.case_id == case_id))).all())
+
+
+async def assign_field_task(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    collector_id: uuid.UUID,
+    *,
+    reason: str,
+    expected_stage_seq: int | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """派发外勤任务 — give a case's field task (核实 while ``verifying``, 核查 while ``disposed``) to one
+    collector: ``field_assignee_id`` puts the case in their scope and their task inbox. Recorded as a
+    ``field_assign`` event by the system (``reason`` says how the collector was chosen).
+
+    ``expected_stage_seq`` guards a late job: if the case has left that stage since, nothing is assigned
+    (``Conflict``)."""
+    now = now or _now()
+    case = await get_case(session, Actor.system(), case_id)
+    state = CaseState(case.state)
+    if state not in FIELD_TASK_STATES:
+        raise InvalidTransition(
+            f"a case in state {state.value!r} has no field task",
+            details={"state": state.value, "label": f"{state.label}状态的案卷没有外勤任务"},
+        )
+    if expected_stage_seq is not None and case.stage_seq != expected_stage_seq:
+        raise Conflict("the case has moved on since the task was due", code="case_changed")
+    collector = await session.get(Staff, collector_id)
+    if collector is None or not collector.active or Role.collector.value not in collector.roles:
+        raise ValidationFailed("field tasks go to active collectors", code="not_a_collector")
+    case.field_assignee_id = collector_id
+    await _flush(session)
+    task = "verify" if state is CaseState.verifying else "check"
+    await _append_event(
+        session, case, Actor.system(), Role.system, "field_assign", case.state,
+        data={"collector_id": str(collector_id), "task": task, "reason": reason}, now=now,
+    )  # fmt: skip
+    return case
+
+
+# --- citizens: "me too" and rating -------------------------------------------------------------------
+
+
+async def follow(
+    session: AsyncSession, actor: Actor, case_id: uuid.UUID, *, now: datetime | None = None
+) -> tuple[Case, bool]:
+    """我也遇到 ("me too") — a citizen joins an open case as one more reporter (上报人) instead of filing a duplicate,
+    and from then on sees it among their reports. Returns (case, whether they were added now); following
+    a case one already reported or follows changes nothing."""
+    if actor.kind != "citizen" or actor.id is None:
+        raise Forbidden("only citizens follow cases", code="forbidden")
+    now = now or _now()
+    case = await session.get(Case, case_id)
+    if case is None or case.state in {CaseState.rejected.value, CaseState.merged.value}:
+        raise NotFound("no such case", code="case_not_found")
+    if case.state == CaseState.closed.value:
+        raise Conflict("the case is already closed; report the problem anew", code="case_closed")
+    if await _follows(session, case, actor):
+        return case, False
+    session.add(
+        CaseReporter(
+            case_id=case.id, reporter_kind="citizen", reporter_id=actor.id, reporter_phone=None,
+            original_case_id=case.id,
+        )
+    )  # fmt: skip
+    await session.flush()
+    await _append_event(session, case, actor, Role.citizen, "follow", case.state, now=now)
+    return case, True
+
+
+async def rate(
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    score: int,
+    comment: str = "",
+    *,
+    now: datetime | None = None,
+) -> Case:
+    """满意度评价 — the citizen who reported a case rates its result, 1–5, once, after it is closed."""
+    if not 1 <= score <= 5:
+        raise ValidationFailed("the rating must be 1 to 5", code="invalid_rating")
+    if len(comment) > 500:
+        raise ValidationFailed("the comment is too long (at most 500 characters)", code="too_long")
+    now = now or _now()
+    case = await get_case(session, actor, case_id, for_update=True)
+    if actor.kind != "citizen" or case.reporter_kind != "citizen" or case.reporter_id != actor.id:
+        raise Forbidden("only the citizen who reported the case rates it", code="not_reporter")
+    if case.state != CaseState.closed.value:
+        raise Conflict("a case can be rated once it is closed", code="case_not_closed")
+    if case.rating is not None:
+        raise Conflict("this case has already been rated", code="already_rated")
+    case.rating = score
+    case.rating_comment = comment
+    await _flush(session)
+    await _append_event(
+        session, case, actor, Role.citizen, "rate", case.state, note=comment, data={"score": score}, now=now
+    )
+    return case

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.catalog.rules import Catalog, shipped_catalog, validate_catalog
+from backend.catalog.rules import Catalog, MinorClass, shipped_catalog, validate_catalog
 from backend.models import Category, CategoryMajor
 
 
@@ -67,3 +67,26 @@ async def citizen_categories(session: AsyncSession) -> list[Category]:
         select(Category).where(Category.active, Category.citizen_selectable).order_by(Category.code)
     )
     return list(rows.all())
+
+
+def minor_of(category: Category) -> MinorClass:
+    """The catalog struct of a stored category (for answer validation and diverts)."""
+    return msgspec.convert(
+        {
+            "code": category.code,
+            "kind": category.kind,
+            "major_code": category.major_code,
+            "name": category.name,
+            "citizen_selectable": category.citizen_selectable,
+            "default_urgency": category.default_urgency,
+            "owner_hint": category.owner_hint,
+            "accept_condition": category.accept_condition,
+            "close_condition": category.close_condition,
+            "similar_radius_m": category.similar_radius_m,
+            "similar_window_h": category.similar_window_h,
+            "divert_to": category.divert_to,
+            "time_limits": category.time_limits,
+            "questions": category.questions,
+        },
+        MinorClass,
+    )

@@ -13,11 +13,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.catalog.service import seed_catalog
+from backend.citizens.seed import seed_demo_citizens
 from backend.db import create_engine, create_session_factory, transaction
+from backend.devices.seed import seed_demo_devices
 from backend.geo.layout import XINZHOU_CENTER, Layout, area_km2, generate_layout
 from backend.models import Community, Department, DispatchRuleRow, District, Grid, Staff, Street, new_id
+from backend.notices.service import seed_demo_notices
 from backend.org.passwords import hash_password
+from backend.parking.service import seed_demo_parking
 from backend.settings import Settings
+from backend.toilets.service import seed_demo_toilets
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_DISTRICT = "420117"
@@ -234,6 +239,14 @@ async def seed_demo_in(session: AsyncSession, *, echo: Callable[[str], None] = l
     await seed_catalog(session)
     echo("seeding departments, dispatch rules and staff …")
     await seed_organization(session, layout)
+    echo("seeding device types, alarm rules and demo devices …")
+    await seed_demo_devices(session)
+    echo("seeding demo citizens and notices …")
+    await seed_demo_citizens(session)
+    await seed_demo_notices(session)
+    echo("seeding demo toilets and parking …")
+    await seed_demo_toilets(session)
+    await seed_demo_parking(session)
     return grids
 
 

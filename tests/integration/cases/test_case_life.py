@@ -12,6 +12,7 @@ from sqlalchemy import select
 from backend.cases import service
 from backend.cases.enums import CaseAction, CaseSource
 from backend.cases.service import Actor, IntakeData
+from backend.catalog.service import minor_of
 from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from backend.models import CaseEvent, CaseReporter, DispatchRuleRow, OutboxMessage
 from backend.worktime import Unit, add_working
@@ -266,7 +267,7 @@ async def test_intake_refuses_bad_input_and_writes_nothing(db: Any, geocoder: An
 
 async def test_gas_leak_answer_diverts_to_119_and_raises_urgency(db: Any, geocoder: Any) -> None:
     category = await service.get_category(db, "E0403")
-    minor = service.minor_of(category)
+    minor = minor_of(category)
     smell = next(q for q in minor.questions if q.divert is not None)
     result = await report(db, geocoder, "E0403", answers={smell.key: smell.divert.when})  # type: ignore[union-attr]
     assert result.divert is not None and result.divert["to"] in {"119", "110", "120"}

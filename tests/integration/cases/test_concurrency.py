@@ -48,6 +48,7 @@ async def _new_case(f: Any, created: list[uuid.UUID], category: str = "E0106", a
         created.append(result.case.id)
         if accept:
             seat = await s.scalar(select(Staff).where(Staff.username == "seat1"))
+            assert seat is not None
             await service.accept(s, Actor.staff(seat.id, seat.roles), result.case.id, now=MONDAY_9)
         return result.case.id
 
@@ -128,3 +129,44 @@ async def test_sweep_turns_yellow_then_red_and_notifies_once(factory: Any) -> No
         )
     assert list(actions) == ["report", "urge", "overdue"]
     assert notices == 2, "one 催办 and one 超期 notice, however often the sweep runs"
+
+
+async def test_a_case_found_past_its_deadline_gets_only_the_red_notice(factory: Any) -> None:
+    f, created = factory
+    case_id = await _new_case(f, created, category="E0101", accept=False)
+    async with transaction(f) as s:
+        result = await sweep(s, now=MONDAY_9 + timedelta(days=1))
+    assert result.red >= 1
+    async with f() as s:
+        actions = (
+            await s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq))
+        ).all()
+        lights = (
+            await s.scalars(
+                select(OutboxMessage.payload["light"].astext).where(
+                    OutboxMessage.topic == "case.light", OutboxMessage.payload["case_id"].astext == str(case_id)
+                )
+            )
+        ).all()
+    assert list(actions) == ["report", "overdue"] and list(lights) == ["red"]
+
+
+async def test_the_sweep_uses_the_partial_indexes(engine: Any, seeded: bool) -> None:
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            r[0]
+            for r in (
+                await conn.execute(
+                    text(
+                        "EXPLAIN SELECT id FROM cases WHERE stage IS NOT NULL AND "
+                        "((light <> 'red' AND deadline < now()) "
+                        "OR (light = 'green' AND yellow_at <= now() AND deadline >= now()))"
+                    )
+                )
+            ).all()
+        )
+        await conn.rollback()
+    assert "ix_cases_red_due" in plan and "ix_cases_yellow_due" in plan

@@ -98,7 +98,10 @@ async def test_readyz_reports_redis_down_when_redis_is_stopped(
 
 
 async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/docs")).status_code == 200
+    page = await client.get("/docs")
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text
+    asset = await client.get("/docs/assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and "SwaggerUIBundle" in asset.text, "the UI is served by us, not a CDN"
     schema = (await client.get("/docs/openapi.json")).json()
     paths = set(schema["paths"])
     assert {"/healthz", "/readyz", "/api/field/v1/auth/login", "/api/mp/v1/regions/districts"} <= paths

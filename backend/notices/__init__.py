@@ -1,0 +1,1 @@
+"""Public notices (公告) of the city-management office."""

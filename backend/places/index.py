@@ -1,0 +1,276 @@
+"""The nearby index of a kind of place (toilets, parking lots): Redis GEO, kept in step with PostgreSQL.
+
+PostgreSQL is the source of truth; Redis holds, per kind,
+
+- ``places:geo:<kind>`` — a GEO set of the places' ids at their WGS-84 positions;
+- ``places:ver:<kind>`` — a random token that changes with every change to the set. It exists only
+  when the set is complete: after a Redis restart or flush it is gone, and the next search rebuilds.
+
+Keeping it in step:
+
+- a service that creates, moves or deletes a place stages the change on the session (``stage``); after
+  the transaction commits, the change is applied in one script — only if the set exists, so a change
+  never turns an empty or lost set into a "complete" one — and the token changes. Nothing is written
+  for a transaction that rolls back;
+- at start-up (and every few minutes in the worker) ``check`` compares the ids in Redis with those in
+  PostgreSQL and rebuilds on any difference; ``chengguan toilets rebuild-index`` rebuilds by hand.
+
+Searching (``search``): one round trip — ``GEOSEARCH`` by radius and the token — then the records from
+an in-process cache of the table, reloaded when the token changes (every API process has its own).
+Distances are computed here from the stored coordinates (haversine), never taken from Redis, and the
+radius is searched with a small margin, so the answer is exactly the one the PostgreSQL fallback gives:
+when Redis is unreachable, a bounding-box query on the ``(lat, lng)`` index plus the same exact distance
+filter. Ties are broken by id, so both give the same order too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.geo import BBox, bbox_around, haversine_m
+
+log = logging.getLogger("chengguan.places")
+
+AFTER_COMMIT_KEY = "after_commit:places_index"
+# Redis measures on a sphere of 6372797.56 m (ours: 6371008.8 m) and stores 52-bit geohashes (< 1 m):
+# search a little wider, then filter by our own distance.
+_RADIUS_MARGIN = 1.003
+_RADIUS_SLACK_M = 2.0
+
+_APPLY = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+for i = 2, #ARGV, 4 do
+  if ARGV[i] == 'add' then
+    redis.call('GEOADD', KEYS[1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 1])
+  else
+    redis.call('ZREM', KEYS[1], ARGV[i + 1])
+  end
+end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+class Place(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lng(self) -> float: ...
+
+
+P = TypeVar("P", bound=Place)
+
+
+@dataclass(frozen=True)
+class Hit(Generic[P]):
+    place: P
+    distance_m: float
+
+
+@dataclass(frozen=True)
+class SearchResult(Generic[P]):
+    hits: list[Hit[P]]
+    source: Literal["redis", "database"]
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    op: Literal["add", "remove"]
+    place_id: str
+    lat: float = 0.0
+    lng: float = 0.0
+
+
+def _token() -> str:
+    return uuid.uuid4().hex
+
+
+class PlaceIndex(Generic[P]):
+    """The nearby index of one kind of place. ``load_all`` reads every place; ``load_box`` the places
+    inside a bounding box (the fallback) — both from PostgreSQL, as the same in-memory records."""
+
+    def __init__(
+        self,
+        kind: str,
+        load_all: Callable[[AsyncSession], Awaitable[list[P]]],
+        load_box: Callable[[AsyncSession, BBox], Awaitable[list[P]]],
+    ) -> None:
+        self.kind = kind
+        self.geo_key = f"places:geo:{kind}"
+        self.version_key = f"places:ver:{kind}"
+        self._load_all = load_all
+        self._load_box = load_box
+        self._cache: tuple[bytes, dict[str, P]] | None = None
+        _INDEXES[kind] = self
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    def stage_add(self, session: AsyncSession, place_id: str | uuid.UUID, lat: float, lng: float) -> None:
+        """After this transaction commits, the place is at (lat, lng) in the index."""
+        _pending(session).append(Change(self.kind, "add", str(place_id), lat, lng))
+
+    def stage_remove(self, session: AsyncSession, place_id: str | uuid.UUID) -> None:
+        _pending(session).append(Change(self.kind, "remove", str(place_id)))
+
+    async def apply(self, redis: Redis, changes: Sequence[Change]) -> bool:
+        """Apply committed changes; False when the set is not there (the next search rebuilds it)."""
+        args: list[Any] = [_token()]
+        for c in changes:
+            args += [c.op, c.place_id, repr(c.lng), repr(c.lat)]
+        script = redis.register_script(_APPLY)
+        applied = bool(await script(keys=[self.geo_key, self.version_key], args=args))
+        self._cache = None if not applied else self._cache
+        return applied
+
+    async def rebuild(self, session: AsyncSession, redis: Redis) -> int:
+        """Replace the set with the places in PostgreSQL (atomically: built aside, then renamed)."""
+        places = await self._load_all(session)
+        token = _token()
+        scratch = f"{self.geo_key}:build:{token}"
+        async with redis.pipeline(transaction=True) as pipe:
+            if places:
+                members: list[Any] = []
+                for p in places:
+                    members += [p.lng, p.lat, p.id]
+                pipe.geoadd(scratch, members)
+                pipe.rename(scratch, self.geo_key)
+            else:
+                pipe.delete(self.geo_key)
+            pipe.set(self.version_key, token)
+            await pipe.execute()
+        self._cache = (token.encode(), {p.id: p for p in places})
+        log.info("rebuilt the %s nearby index: %d places", self.kind, len(places))
+        return len(places)
+
+    async def check(self, session: AsyncSession, redis: Redis) -> bool:
+        """Compare the ids in Redis with PostgreSQL; rebuild on any difference. True if it rebuilt."""
+        places = await self._load_all(session)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(self.geo_key, 0, -1)
+            pipe.exists(self.version_key)
+            members, has_version = await pipe.execute()
+        if has_version and {m.decode() for m in members} == {p.id for p in places}:
+            return False
+        log.warning(
+            "the %s nearby index is out of step (%d in Redis, %d in PostgreSQL): rebuilding",
+            self.kind,
+            len(members),
+            len(places),
+        )
+        await self.rebuild(session, redis)
+        return True
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    async def _places(self, session: AsyncSession, version: bytes) -> dict[str, P]:
+        if self._cache is None or self._cache[0] != version:
+            self._cache = (version, {p.id: p for p in await self._load_all(session)})
+        return self._cache[1]
+
+    async def _geosearch(self, redis: Redis, lat: float, lng: float, radius_m: float) -> tuple[list[bytes], Any]:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.geosearch(
+                self.geo_key,
+                longitude=lng,
+                latitude=lat,
+                radius=radius_m * _RADIUS_MARGIN + _RADIUS_SLACK_M,
+                unit="m",
+                sort="ASC",
+            )
+            pipe.get(self.version_key)
+            ids, version = await pipe.execute()
+        return ids, version
+
+    async def search(
+        self, session: AsyncSession, redis: Redis, lat: float, lng: float, radius_m: float
+    ) -> SearchResult[P]:
+        """Places within ``radius_m`` of (lat, lng), nearest first (WGS-84) — from Redis, or from
+        PostgreSQL when Redis cannot be reached."""
+        try:
+            ids, version = await self._geosearch(redis, lat, lng, radius_m)
+            if version is None:  # the set is gone (Redis restarted empty, or was flushed)
+                await self.rebuild(session, redis)
+                ids, version = await self._geosearch(redis, lat, lng, radius_m)
+            places = await self._places(session, version)
+            if any(i.decode() not in places for i in ids):  # changed since this process loaded them
+                self._cache = None
+                places = await self._places(session, version)
+            found: Iterable[P] = (places[i.decode()] for i in ids if i.decode() in places)
+            source: Literal["redis", "database"] = "redis"
+        except RedisError as exc:
+            log.warning("Redis is unavailable for the %s search (%s); using PostgreSQL", self.kind, exc)
+            found = await self._load_box(session, bbox_around(lat, lng, radius_m))
+            source = "database"
+        hits = []
+        for place in found:
+            distance = haversine_m(lat, lng, place.lat, place.lng)
+            if distance <= radius_m:
+                hits.append(Hit(place, distance))
+        hits.sort(key=lambda h: (h.distance_m, h.place.id))
+        return SearchResult(hits, source)
+
+
+# --- after commit ---------------------------------------------------------------------------------------
+
+_INDEXES: dict[str, PlaceIndex[Any]] = {}
+_redis: Redis | None = None
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _pending(session: AsyncSession) -> list[Change]:
+    changes: list[Change] = session.info.setdefault(AFTER_COMMIT_KEY, [])
+    return changes
+
+
+def install(redis: Redis | None) -> None:
+    """Apply staged changes to this Redis after each commit (the API process calls this at start-up;
+    ``None`` stops it). Registered with ``backend.db.on_after_commit``."""
+    from backend.db import on_after_commit
+
+    global _redis
+    _redis = redis
+    on_after_commit(_after_commit)
+
+
+async def _apply_all(redis: Redis, changes: list[Change]) -> None:
+    by_kind: dict[str, list[Change]] = {}
+    for c in changes:
+        by_kind.setdefault(c.kind, []).append(c)
+    for kind, group in by_kind.items():
+        try:
+            await _INDEXES[kind].apply(redis, group)
+        except RedisError as exc:  # the start-up check (and the worker's) heals it
+            log.warning("could not update the %s nearby index after commit: %s", kind, exc)
+
+
+def _after_commit(flags: dict[str, object]) -> None:
+    changes = flags.get(AFTER_COMMIT_KEY)
+    if not changes or _redis is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(_apply_all(_redis, list(changes)))  # type: ignore[call-overload]
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def drain() -> None:
+    """Wait for the changes of committed transactions to reach Redis (tests, CLI)."""
+    while _tasks:
+        await asyncio.gather(*list(_tasks), return_exceptions=True)

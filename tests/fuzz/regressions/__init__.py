@@ -1,0 +1,1 @@
+"""Regression tests pinning the minimal inputs the fuzzer found."""
