@@ -9,12 +9,16 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from sqladmin.authentication import AuthenticationBackend
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.middleware import Middleware
 from starlette.requests import Request
 
+from admin.csrf import CSRFMiddleware
 from backend.db import transaction
 from backend.errors import Unauthorized
 from backend.models import Staff
 from backend.org.service import authenticate
+from backend.settings import Settings
+from backend.storage import StorageService
 
 CONSOLE_ROLES = {"seat", "dispatcher", "shift_lead", "admin", "auditor"}
 
@@ -22,6 +26,8 @@ CONSOLE_ROLES = {"seat", "dispatcher", "shift_lead", "admin", "auditor"}
 class RuntimeLike(Protocol):
     session_factory: async_sessionmaker[AsyncSession]
     redis: Redis
+    settings: Settings
+    storage: StorageService
 
 
 class RuntimeRef:
@@ -44,6 +50,8 @@ class StaffAuth(AuthenticationBackend):
             https_only=False,
             max_age=8 * 3600,
         )
+        # Inside the session middleware: the CSRF check reads the token bound to the session.
+        self.middlewares.append(Middleware(CSRFMiddleware))
         self.ref = ref
 
     async def login(self, request: Request) -> bool:
@@ -56,16 +64,22 @@ class StaffAuth(AuthenticationBackend):
                 staff = await authenticate(session, runtime.redis, username, password)
                 roles = set(staff.roles)
                 staff_id = str(staff.id)
+                username, name = staff.username, staff.name
         except Unauthorized:
             return False
         if not roles & CONSOLE_ROLES:
             return False
-        request.session.update({"staff_id": staff_id, "roles": sorted(roles)})
+        # A fresh session on sign-in (a new CSRF token with it); the name is for the page header.
+        request.session.clear()
+        request.session.update({"staff_id": staff_id, "roles": sorted(roles), "username": username, "name": name})
         return True
 
     async def logout(self, request: Request) -> bool:
         request.session.clear()
         return True
+
+    async def get_user_id(self, request: Request) -> Any:
+        return request.session.get("staff_id")
 
     async def authenticate(self, request: Request) -> bool:
         staff_id: Any = request.session.get("staff_id")

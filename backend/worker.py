@@ -26,7 +26,7 @@ from backend.settings import get_settings
 
 log = logging.getLogger("chengguan.worker")
 
-JOB_MODULES = ["push.jobs", "payments.jobs", "device_ingest.jobs", "backend.media.jobs"]
+JOB_MODULES = ["backend.cases.alarms", "push.jobs", "payments.jobs", "device_ingest.jobs", "backend.media.jobs"]
 
 
 def load_job_modules(names: list[str] | None = None) -> list[str]:

@@ -583,6 +583,11 @@ async def bench(args: argparse.Namespace, settings: Any, dsn: str, pg_cpu: Postg
     log("seeding the demo city …")
     await seed_demo(settings)
     engine = create_engine(settings)
+    # As in the served application (backend/runtime.py): case numbers come from Redis.
+    from backend.cases import numbers
+    from backend.redis import create_redis
+
+    numbers.use_redis(create_redis(os.environ["REDIS_URL"]))
     factory = create_session_factory(engine)
     rng = np.random.default_rng(2026)
     spread = CitySpread.demo(rng)
@@ -717,10 +722,10 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="chengguan-bench-intake-"))
     services = EmbeddedServices(
-        root, pg_port=free_port(), redis_port=free_port(), s3_port=free_port(), want_redis=False, want_s3=False
+        root, pg_port=free_port(), redis_port=free_port(), s3_port=free_port(), want_redis=True, want_s3=False
     )
     try:
-        log(f"starting PostgreSQL under {root} …")
+        log(f"starting PostgreSQL and Valkey under {root} …")
         env = services.start()
         os.environ.update(env)
         os.environ.setdefault("LOG_LEVEL", "warning")

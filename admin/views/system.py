@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from sqladmin import ModelView
-from starlette.requests import Request
+from collections.abc import Mapping
+from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from wtforms import Form, PasswordField, SelectField, SelectMultipleField, validators
+
+from admin.console import has_role
+from admin.views.base import ConsoleModelView
+from backend.audit.service import REDACTED
+from backend.cases.enums import Role
 from backend.models import Community, Department, District, Grid, OutboxMessage, Staff, Street
+from backend.org.service import STAFF_ROLES, create_staff, update_staff
+from push.rules import mask_phone
 
 
 def _has_role(request: Request, *roles: str) -> bool:
-    return bool(set(request.session.get("roles", [])) & set(roles))
+    return has_role(request, roles)
 
 
-class AdminOnlyWrite(ModelView):
+class AdminOnlyWrite(ConsoleModelView):
     """Everyone in the console may read; only administrators change master data."""
-
-    def is_accessible(self, request: Request) -> bool:
-        return bool(request.session.get("staff_id"))
-
-    def _writable(self, request: Request) -> bool:
-        return _has_role(request, "admin")
 
 
 class DistrictAdmin(AdminOnlyWrite, model=District):
@@ -57,22 +61,40 @@ class CommunityAdmin(AdminOnlyWrite, model=Community):
 
 
 class GridAdmin(AdminOnlyWrite, model=Grid):
+    """Grids change only by import (their boundaries are geometry): see the GeoJSON import page."""
+
     name = "单元网格"
     name_plural = "单元网格"
     category = "区域与网格"
     column_list = [Grid.code, Grid.name, Grid.community_code, Grid.street_code, Grid.area_km2]
+    column_details_exclude_list = [Grid.boundary]
     column_labels = {
         Grid.code: "网格编码",
         Grid.name: "名称",
         Grid.community_code: "所属社区",
         Grid.street_code: "所属街道",
+        Grid.district_code: "所属区",
         Grid.area_km2: "面积(km²)",
+        Grid.min_lat: "最小纬度",
+        Grid.min_lng: "最小经度",
+        Grid.max_lat: "最大纬度",
+        Grid.max_lng: "最大经度",
+        Grid.created_at: "创建时间",
+        Grid.updated_at: "更新时间",
     }
     column_searchable_list = [Grid.code, Grid.name]
     column_sortable_list = [Grid.code, Grid.area_km2]
     can_create = False
     can_edit = False
     can_delete = False
+
+
+DEPARTMENT_KINDS = {
+    "professional": "专业部门",
+    "street": "街道",
+    "member_unit": "成员单位",
+    "command_center": "指挥中心",
+}
 
 
 class DepartmentAdmin(AdminOnlyWrite, model=Department):
@@ -85,14 +107,35 @@ class DepartmentAdmin(AdminOnlyWrite, model=Department):
         Department.code: "编码",
         Department.name: "名称",
         Department.kind: "类型",
+        Department.parent_id: "上级部门",
+        Department.district_code: "所属区",
+        Department.street_code: "所属街道",
         Department.phone: "电话",
         Department.active: "启用",
+        Department.id: "编号",
+        Department.created_at: "创建时间",
+        Department.updated_at: "更新时间",
     }
+    column_formatters = {Department.kind: lambda m, a: DEPARTMENT_KINDS.get(m.kind, m.kind)}
+    column_formatters_detail = {Department.kind: lambda m, a: DEPARTMENT_KINDS.get(m.kind, m.kind)}
+    column_searchable_list = [Department.name, Department.code]
     form_excluded_columns = [Department.created_at, Department.updated_at]
+    form_overrides = {"kind": SelectField}
+    form_args = {"kind": {"choices": list(DEPARTMENT_KINDS.items())}}
+    department_columns = ("parent_id",)
     can_delete = False
 
 
+ROLE_CHOICES = [(r, Role(r).label) for r in STAFF_ROLES]
+
+
+def _roles_text(model: Any, _: Any) -> str:
+    return "、".join(Role(r).label if r in Role.__members__ else r for r in model.roles)
+
+
 class StaffAdmin(AdminOnlyWrite, model=Staff):
+    """工作人员 — accounts are created with a password (stored only as its argon2 hash, never shown)."""
+
     name = "工作人员"
     name_plural = "工作人员"
     icon = "fa-solid fa-user"
@@ -100,6 +143,7 @@ class StaffAdmin(AdminOnlyWrite, model=Staff):
     column_list = [
         Staff.username,
         Staff.name,
+        Staff.phone,
         Staff.roles,
         Staff.department_id,
         Staff.active,
@@ -113,32 +157,62 @@ class StaffAdmin(AdminOnlyWrite, model=Staff):
         Staff.active: "启用",
         Staff.last_login_at: "最近登录",
         Staff.phone: "手机号",
+        Staff.grid_codes: "负责网格",
+        Staff.id: "编号",
+        Staff.created_at: "创建时间",
+        Staff.updated_at: "更新时间",
     }
     column_searchable_list = [Staff.username, Staff.name]
-    # Never show or edit a password hash; phone numbers are masked in the list.
+    # Never show or edit a password hash; phone numbers are masked in the list and the details.
     column_details_exclude_list = [Staff.password_hash]
-    form_excluded_columns = [
-        Staff.password_hash,
-        Staff.last_login_at,
-        Staff.created_at,
-        Staff.updated_at,
-    ]
-    column_formatters = {Staff.phone: lambda m, a: _mask_phone(m.phone)}
-    can_create = False
+    form_columns = [Staff.username, Staff.name, Staff.phone, Staff.roles, Staff.department_id, Staff.grid_codes,
+                    Staff.active]  # fmt: skip
+    form_overrides = {"roles": SelectMultipleField}
+    form_args = {
+        "roles": {"choices": ROLE_CHOICES, "validators": [validators.InputRequired("请至少选择一个角色")]},
+        "username": {"description": "创建后不可修改"},
+        "active": {"default": True},
+    }
+    column_formatters = {Staff.phone: lambda m, a: mask_phone(m.phone), Staff.roles: _roles_text}
+    column_formatters_detail = {Staff.phone: lambda m, a: mask_phone(m.phone), Staff.roles: _roles_text}
+    department_columns = ("department_id",)
+    can_create = True
     can_delete = False
 
+    async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
+        form = await super().scaffold_form(rules)
+        password = PasswordField(
+            "密码", description="新建必填；编辑时留空表示不修改。至少8位，须含字母和数字。",
+            render_kw={"autocomplete": "new-password"},
+        )  # fmt: skip
+        return type("StaffForm", (form,), {"password": password})
 
-def _mask_phone(phone: str | None) -> str:
-    if not phone or len(phone) < 7:
-        return phone or ""
-    return phone[:3] + "****" + phone[-4:]
+    async def create_object(self, session: AsyncSession, data: dict[str, Any], request: Request) -> Staff:
+        return await create_staff(
+            session, username=str(data.get("username") or ""), name=str(data.get("name") or ""),
+            password=str(data.get("password") or ""), roles=list(data.get("roles") or []),
+            department_id=data.get("department_id"), phone=data.get("phone") or None,
+            grid_codes=list(data.get("grid_codes") or []), active=bool(data.get("active", True)),
+        )  # fmt: skip
+
+    async def update_object(self, session: AsyncSession, obj: Any, data: dict[str, Any], request: Request) -> Staff:
+        return await update_staff(
+            session, obj.id, name=str(data.get("name") or ""), roles=list(data.get("roles") or []),
+            department_id=data.get("department_id"), phone=data.get("phone") or None,
+            grid_codes=list(data.get("grid_codes") or []), active=bool(data.get("active")),
+            password=str(data.get("password") or "") or None,
+        )  # fmt: skip
+
+    def audit_notes(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {"password": REDACTED} if data.get("password") else {}
 
 
-class OutboxAdmin(ModelView, model=OutboxMessage):
+class OutboxAdmin(ConsoleModelView, model=OutboxMessage):
     name = "发件箱消息"
     name_plural = "发件箱"
     icon = "fa-solid fa-paper-plane"
     category = "系统"
+    read_roles = frozenset({"admin", "auditor"})
     column_list = [
         OutboxMessage.created_at,
         OutboxMessage.topic,
@@ -161,9 +235,6 @@ class OutboxAdmin(ModelView, model=OutboxMessage):
     can_create = False
     can_edit = False
     can_delete = False
-
-    def is_accessible(self, request: Request) -> bool:
-        return _has_role(request, "admin", "auditor")
 
 
 ALL_VIEWS = [

@@ -24,14 +24,12 @@ from backend.worktime import SHANGHAI
 KEY_TTL_S = 3 * 24 * 3600
 
 _redis: Redis | None = None
-_last_seen: dict[str, int] = {}
 
 
 def use_redis(redis: Redis | None) -> None:
     """Number through this Redis from now on (None: back to the database counter)."""
     global _redis
     _redis = redis
-    _last_seen.clear()
 
 
 def format_number(day: str, seq: int) -> str:
@@ -46,16 +44,22 @@ async def _db_max(session: AsyncSession, day: str) -> int:
     return max(int(highest[len(day) :]) if highest else 0, counter or 0)
 
 
+# INCR only a key that exists: a missing key (a new day, or Redis lost it) is seeded first, so no caller
+# ever counts from 1 past numbers the database already holds.
+_INCR_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('INCR', KEYS[1])
+"""
+
+
 async def _from_redis(redis: Redis, session: AsyncSession, day: str) -> int:
     key = f"case-number:{day}"
-    seq = int(await redis.incr(key))
-    if seq == 1 or seq <= _last_seen.get(day, 0):
-        # A fresh key: the day is new, or Redis lost it. Seed it above everything already used.
-        floor = max(await _db_max(session, day), _last_seen.get(day, 0))
-        if floor >= seq:
-            seq = int(await redis.incrby(key, floor - seq + 1))
-        await redis.expire(key, KEY_TTL_S)
-    _last_seen[day] = seq
+    seq = int(await redis.eval(_INCR_EXISTING, 1, key))  # type: ignore[misc]
+    if seq == -1:
+        # Seed above everything used: the database's highest number of the day (and the counter row).
+        # Two callers racing here compute the same floor; SET NX lets one write it, both then INCR.
+        await redis.set(key, await _db_max(session, day), nx=True, ex=KEY_TTL_S)
+        seq = int(await redis.eval(_INCR_EXISTING, 1, key))  # type: ignore[misc]
     return seq
 
 

@@ -145,6 +145,7 @@ class CaseFilter:
     department_id: uuid.UUID | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    field_assigned: bool | None = None  # a collector holds its field task (核实/核查) — or not
 
 
 @dataclass
@@ -273,6 +274,9 @@ async def list_cases(
         stmt = stmt.where(Case.created_at >= filters.created_from)
     if filters.created_to:
         stmt = stmt.where(Case.created_at < filters.created_to)
+    if filters.field_assigned is not None:
+        assigned = Case.field_assignee_id.is_not(None)
+        stmt = stmt.where(assigned if filters.field_assigned else ~assigned)
     if cursor:
         ts, last_id = _decode_cursor(cursor)
         stmt = stmt.where(or_(Case.created_at < ts, and_(Case.created_at == ts, Case.id < last_id)))
@@ -1015,6 +1019,36 @@ async def resume(
     return case
 
 
+URGE_ROLES = (Role.shift_lead, Role.dispatcher, Role.seat)
+"""Who may urge (催办) by hand — the command centre, the most senior role first (the one the event
+records for someone who holds several). The sweep urges automatically at yellow."""
+URGE_STATES = frozenset({CaseState.dispatched, CaseState.disposing})
+"""A case can be urged while a department holds it."""
+
+
+async def urge(
+    session: AsyncSession, actor: Actor, case_id: uuid.UUID, note: str = "", *, now: datetime | None = None
+) -> CaseEvent:
+    """催办 — a note to the handling department that the case is waited on. The state and the clock stay
+    as they are; the event (``urge``, like the sweep's at yellow) goes to the timeline and the outbox."""
+    if len(note) > 500:
+        raise ValidationFailed("the note is too long (at most 500 characters)", code="too_long")
+    now = now or _now()
+    case = await get_case(session, actor, case_id)
+    role = next((r for r in URGE_ROLES if r in actor.roles), None)
+    if role is None:
+        raise Forbidden("your role may not urge a case", code="forbidden", details={"action": "urge", "label": "催办"})
+    state = CaseState(case.state)
+    if state not in URGE_STATES:
+        raise InvalidTransition(
+            f"a case in state {state.value!r} cannot be urged",
+            details={"state": state.value, "action": "urge", "label": f"{state.label}状态的案卷不能催办"},
+        )
+    return await _append_event(
+        session, case, actor, role, "urge", case.state, note=note, data={"manual": True}, now=now
+    )
+
+
 async def check(
     session: AsyncSession,
     actor: Actor,
@@ -1220,3 +1254,20 @@ async def rate(
         session, case, actor, Role.citizen, "rate", case.state, note=comment, data={"score": score}, now=now
     )
     return case
+
+
+async def record_evidence(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    action: str,
+    *,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> CaseEvent:
+    """An event that changes no state but belongs on the timeline — e.g. a device alarm clearing,
+    evidence for 核查 (check). Recorded by the system."""
+    case = await get_case(session, Actor.system(), case_id)
+    return await _append_event(
+        session, case, Actor.system(), Role.system, action, case.state, note=note, data=data, now=now or _now()
+    )

@@ -1,10 +1,12 @@
 """The measures of ``backend.evaluation.rules`` computed in PostgreSQL, straight from ``case_events``.
 
 One statement turns the events created in [t0, t1) into rows (day, subject kind, subject, measure, value).
-Each event's context — who reported the case, the case's department, the dispatch a ``finish`` judges,
-whether the dispose run already went red — comes from window functions over all events of the cases
-touched in the range, ordered by ``seq``. "The latest X before this event" is ``max()`` over the preceding
-rows of a string that starts with the zero-padded ``seq``, so the latest one sorts highest.
+The cases touched in the range are read whole, in (case, seq) order through the unique index, and one
+window over the earlier events of the same case gives each event its context: "the latest X before this
+event" is ``max(seq) FILTER (X)``, and where the latest dispatch's department and dispatcher, or the
+accepting seat, are needed, ``max()`` of a string that starts with the zero-padded ``seq`` (compared in the
+"C" collation) carries them. The reporting collector is read from the case's first event only for the
+events that decide a report. Measured on two cores: about 10 µs an event.
 
 ``rules.case_facts`` is the same definition in plain Python; the tests hold the two to each other.
 """

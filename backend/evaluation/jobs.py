@@ -1,13 +1,14 @@
 """The daily rollup of evaluation measures (评价日汇总), kept by the worker and rebuilt by hand.
 
 A day is rolled up by deleting its rows and inserting them again from the events, in one transaction
-under an advisory lock — rerunning it, or running it from two places at once, gives the same rows.
+under a per-day advisory lock — rerunning it, or running it from two places at once, gives the same rows.
 
 The worker's cron (every 10 minutes) rolls up yesterday and today, plus every day that received an
 event since its last run: an offline field app may sync an event dated up to days back. Which events
 are new is told by their ids: UUIDv7 carries the moment the row was written, whatever ``created_at``
-says. ``chengguan evaluation recompute --from --to`` rebuilds any range (a deployment runs it once over
-the history; evaluation computes any day the rollup lacks from the events meanwhile).
+says (the sweep's events, with ids from the database, are always dated now).
+``chengguan evaluation recompute --from --to`` rebuilds any range (a deployment runs it once over the
+history; evaluation computes any day the rollup lacks from the events meanwhile).
 """
 
 from __future__ import annotations
@@ -103,10 +104,15 @@ async def days_to_refresh(session: AsyncSession, now: datetime) -> list[date]:
     days = {today - timedelta(days=1), today}
     last_run = await session.scalar(select(func.max(EvaluationDay.computed_at)))
     if last_run is not None:
-        floor = uuid7_floor(last_run - LATE_COMMIT_MARGIN)
+        # Bounded on both sides: an id written by the database (gen_random_uuid(), v4 — the sweep's) is
+        # random, and lands inside a window of hours of the 48-bit millisecond prefix practically never.
+        # Those events are dated now anyway, so yesterday and today cover them.
         late = await session.scalars(
-            text("SELECT DISTINCT (created_at AT TIME ZONE 'Asia/Shanghai')::date FROM case_events WHERE id >= :floor"),
-            {"floor": floor},
+            text(
+                "SELECT DISTINCT (created_at AT TIME ZONE 'Asia/Shanghai')::date FROM case_events"
+                " WHERE id >= :floor AND id < :ceiling"
+            ),
+            {"floor": uuid7_floor(last_run - LATE_COMMIT_MARGIN), "ceiling": uuid7_floor(now + LATE_COMMIT_MARGIN)},
         )
         days |= set(late.all())
     return sorted(days)

@@ -49,7 +49,8 @@ async def trend(
 
 async def workbook(session: AsyncSession, period: Period) -> bytes:
     """The XLSX of every view for ``period``."""
-    results = [await service.evaluate(session, view, period) for view in View]
+    memo: service.Memo = {}
+    results = [await service.evaluate(session, view, period, memo=memo) for view in View]
     return exports.workbook(results)
 
 
@@ -159,6 +160,7 @@ def _public(rows: Sequence[Row]) -> list[PublicRegion]:
 async def public_summary(session: AsyncSession, period: Period) -> PublicSummary:
     """公示 — districts and streets with their rates, composites, grades and ranks: regions only, never a
     person or a department."""
-    districts = await service.evaluate(session, View.district, period, source=Source.auto)
-    streets = await service.evaluate(session, View.street, period, source=Source.auto)
+    memo: service.Memo = {}
+    districts = await service.evaluate(session, View.district, period, source=Source.auto, memo=memo)
+    streets = await service.evaluate(session, View.street, period, source=Source.auto, memo=memo)
     return PublicSummary(period, _public(districts.rows), _public(streets.rows))

@@ -1,7 +1,7 @@
 """综合评价 — the pure rules of evaluation (DESIGN §5): which case events count for what, the indicators
 (指标) and their formulas, scoring, the composite (综合指标值), grades, rankings and periods.
 
-No database and no I/O. ``backend.evaluation.service`` computes the same *measures* in SQL (for speed);
+No database and no I/O. ``backend.evaluation.facts`` computes the same *measures* in SQL (for speed);
 ``case_facts`` below is the reference definition in Python, and the tests hold the two to each other.
 
 How counting works
@@ -55,8 +55,9 @@ department (the case's department at the event):
   closed           closures of its cases; closed_on_time: closures on time
 staff (each staff member, by ``actor_id`` unless said otherwise):
   reports          ``report`` by a collector (actor_role ``collector``) (上报数)
-  reports_decided  立案 decisions on cases this collector reported: ``accept``, ``close_on_spot``,
-                   ``reject``, or ``merge`` from ``reported``/``verifying`` (the reporting collector)
+  reports_decided  立案 decisions on cases this collector reported (the case's first event, ``report``,
+                   by a collector): ``accept``, ``close_on_spot``, ``reject``, or ``merge`` from
+                   ``reported``/``verifying``
   reports_valid    those that were ``accept`` or ``close_on_spot`` (有效上报数)
   verified         ``verify_done`` (核实); verified_on_time: on time
   checked          ``check_pass``/``check_fail`` by a collector (核查); checked_on_time: on time
@@ -78,7 +79,6 @@ find problems in). No event marks a return as "invalid" yet: the return step wou
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -479,15 +479,19 @@ DEFAULT_WEIGHTS: Final[Mapping[Post, Mapping[str, float]]] = {
 """综合指标值 weights per post (points; normalised by their sum). Administrators override them per post."""
 
 
+MAX_WEIGHT: Final[float] = 1000.0
+
+
 def validate_weights(post: Post, weights: Mapping[str, float]) -> dict[str, float]:
-    """Weights a post may use: scored indicators of its own set, each ≥ 0, at least one > 0."""
+    """Weights a post may use: scored indicators of its own set, each from 0 to ``MAX_WEIGHT`` (they are
+    normalised by their sum), at least one above 0."""
     problems: list[dict[str, str | None]] = []
     allowed = {k for k in POST_INDICATORS[post] if INDICATORS[k].scored}
     for key, weight in weights.items():
         if key not in allowed:
             problems.append({"indicator": key, "message": f"not a scored indicator of {post.value}"})
-        elif not isinstance(weight, int | float) or isinstance(weight, bool) or not math.isfinite(weight) or weight < 0:
-            problems.append({"indicator": key, "message": "a weight must be a number ≥ 0"})
+        elif not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
+            problems.append({"indicator": key, "message": f"a weight must be a number from 0 to {MAX_WEIGHT}"})
     if not problems and not any(w > 0 for w in weights.values()):
         problems.append({"indicator": None, "message": "at least one weight must be above 0"})
     if problems:

@@ -194,6 +194,10 @@ async def _plan(session: AsyncSession, period: Period, source: Source) -> tuple[
     return True, missing, "rollup+raw"
 
 
+Memo = dict[tuple[Any, ...], Any]
+"""Measures already read while answering one request (an export evaluates every view of a period)."""
+
+
 async def totals(
     session: AsyncSession,
     kind: SubjectKind,
@@ -201,8 +205,21 @@ async def totals(
     source: Source = Source.auto,
     *,
     measures: Sequence[str] | None = None,
+    memo: Memo | None = None,
 ) -> tuple[Totals, str]:
     """Each subject's measures summed over ``period``."""
+    key = ("totals", kind, period, source, None if measures is None else tuple(measures))
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    found = await _totals(session, kind, period, source, measures)
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+async def _totals(
+    session: AsyncSession, kind: SubjectKind, period: Period, source: Source, measures: Sequence[str] | None
+) -> tuple[Totals, str]:
     use_rollup, raw_ranges, label = await _plan(session, period, source)
     out: Totals = defaultdict(lambda: defaultdict(float))
     if use_rollup:
@@ -260,13 +277,17 @@ async def first_event_day(session: AsyncSession) -> date | None:
     return None if first is None else rules.shanghai_day(first)
 
 
-async def pool_carry(session: AsyncSession, kind: SubjectKind, before: date, source: Source = Source.auto) -> Totals:
+async def pool_carry(
+    session: AsyncSession, kind: SubjectKind, before: date, source: Source = Source.auto, *, memo: Memo | None = None
+) -> Totals:
     """上期结转 — each subject's cases still in its 应结案 pool when ``before`` begins:
     Σ (pool_in − pool_out) over every earlier day."""
     first = await first_event_day(session)
     if first is None or first >= before:
         return {}
-    history, _ = await totals(session, kind, Period(first, before - timedelta(days=1)), source, measures=POOL_MEASURES)
+    history, _ = await totals(
+        session, kind, Period(first, before - timedelta(days=1)), source, measures=POOL_MEASURES, memo=memo
+    )
     return {s: {"pool_start": m.get("pool_in", 0.0) - m.get("pool_out", 0.0)} for s, m in history.items()}
 
 
@@ -387,18 +408,20 @@ async def evaluate(
     source: Source = Source.auto,
     within: str | None = None,
     post: Post | None = None,
+    memo: Memo | None = None,
 ) -> ViewResult:
     """Every subject of ``view`` with its measures, indicators, composite, grade and rank for ``period``.
 
     ``within`` keeps the regions inside one district/street/community; ``post`` keeps one post of the
-    staff view."""
+    staff view; views evaluated with one ``memo`` read each kind's measures once."""
     weights = await current_weights(session)
+    memo = {} if memo is None else memo
     if view.is_region:
-        rows, label = await _region_rows(session, view, period, source, within, weights)
+        rows, label = await _region_rows(session, view, period, source, within, weights, memo)
     elif view is View.department:
-        rows, label = await _department_rows(session, period, source, weights)
+        rows, label = await _department_rows(session, period, source, weights, memo)
     else:
-        rows, label = await _staff_rows(session, period, source, post, weights)
+        rows, label = await _staff_rows(session, period, source, post, weights, memo)
     return ViewResult(view, period, _rank(rows), label, weights)
 
 
@@ -409,12 +432,13 @@ async def _region_rows(
     source: Source,
     within: str | None,
     weights: Mapping[Post, Mapping[str, float]],
+    memo: Memo,
 ) -> tuple[list[Row], str]:
     grids = {g.code: g for g in await _grids(session) if g.within(within)}
     if within is not None and not grids:
         raise NotFound(f"no region with code {within!r}", code="region_not_found")
-    per_grid, label = await totals(session, SubjectKind.grid, period, source)
-    carry = await pool_carry(session, SubjectKind.grid, period.start, source)
+    per_grid, label = await totals(session, SubjectKind.grid, period, source, memo=memo)
+    carry = await pool_carry(session, SubjectKind.grid, period.start, source, memo=memo)
     measures_by_grid: dict[str, dict[str, float]] = {}
     for code, g in grids.items():
         measures = measures_by_grid[code] = {"area_km2": g.area_km2}
@@ -430,10 +454,10 @@ async def _region_rows(
 
 
 async def _department_rows(
-    session: AsyncSession, period: Period, source: Source, weights: Mapping[Post, Mapping[str, float]]
+    session: AsyncSession, period: Period, source: Source, weights: Mapping[Post, Mapping[str, float]], memo: Memo
 ) -> tuple[list[Row], str]:
-    per_dept, label = await totals(session, SubjectKind.department, period, source)
-    carry = await pool_carry(session, SubjectKind.department, period.start, source)
+    per_dept, label = await totals(session, SubjectKind.department, period, source, memo=memo)
+    carry = await pool_carry(session, SubjectKind.department, period.start, source, memo=memo)
     departments = (await session.scalars(select(Department).order_by(Department.code))).all()
     rows = []
     for d in departments:
@@ -470,11 +494,12 @@ async def _staff_rows(
     source: Source,
     only: Post | None,
     weights: Mapping[Post, Mapping[str, float]],
+    memo: Memo,
 ) -> tuple[list[Row], str]:
     if only is not None and only not in STAFF_POSTS:
         raise ValidationFailed(f"{only.value} is not a staff post", code="invalid_post")
-    per_staff, label = await totals(session, SubjectKind.staff, period, source)
-    missed, _ = await totals(session, SubjectKind.grid, period, source, measures=["missed"])
+    per_staff, label = await totals(session, SubjectKind.staff, period, source, memo=memo)
+    missed, _ = await totals(session, SubjectKind.grid, period, source, memo=memo)
     staff = (await session.scalars(select(Staff).order_by(Staff.username))).all()
     rows = []
     for s in staff:

@@ -1,8 +1,10 @@
 """All ORM models, one module per aggregate, re-exported here so alembic sees every table."""
 
+from backend.models._audit import AuditLog
 from backend.models._base import Base, IdMixin, TimestampMixin, new_id
 from backend.models._case import (
     Case,
+    CaseAlarmLink,
     CaseEvent,
     CaseNumberCounter,
     CaseReporter,
@@ -42,8 +44,10 @@ __all__ = [
     "Alarm",
     "AlarmRule",
     "AttendanceRecord",
+    "AuditLog",
     "Base",
     "Case",
+    "CaseAlarmLink",
     "CaseEvent",
     "CaseNumberCounter",
     "CaseReporter",

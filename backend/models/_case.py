@@ -213,3 +213,18 @@ class CaseReporter(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (Index("ix_case_reporters_reporter", "reporter_kind", "reporter_id"),)
+
+
+class CaseAlarmLink(IdMixin, Base):
+    """告警关联 — a device alarm that opened, joined or reopened a case; its clearing is 核查 evidence."""
+
+    __tablename__ = "case_alarm_links"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    alarm_id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True), unique=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True))
+    rule_id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True))
+    raised_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_case_alarm_links_device_rule", "device_id", "rule_id"),)

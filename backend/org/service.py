@@ -3,16 +3,17 @@ the field app is used from one phone per staff member."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.errors import Forbidden, NotFound, Unauthorized
-from backend.models import Staff, StaffDevice
+from backend.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from backend.models import Department, Staff, StaffDevice, new_id
 from backend.org.passwords import hash_password, needs_rehash, verify_password
 from backend.org.tokens import StaffClaims, TokenPair, burn_refresh, claims_of, decode, issue_pair
 
@@ -146,3 +147,112 @@ async def unbind_device(session: AsyncSession, username: str) -> str | None:
     )
     await session.flush()
     return device_id
+
+
+# --- accounts (managed in the admin console) ---------------------------------------------------------
+
+STAFF_ROLES = ("seat", "dispatcher", "shift_lead", "admin", "auditor", "collector", "handler", "officer")
+"""Roles a staff account may hold (``citizen``, ``device`` and ``system`` are never people's roles)."""
+MIN_PASSWORD_LENGTH = 8
+_USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,60}")
+_PHONE = re.compile(r"\+?[0-9-]{5,20}")
+
+
+def check_password_policy(password: str) -> None:
+    """At least 8 characters with both letters and digits — staff accounts open the city's case data."""
+    if (
+        len(password) < MIN_PASSWORD_LENGTH
+        or not any(c.isalpha() for c in password)
+        or not any(c.isdigit() for c in password)
+    ):
+        raise ValidationFailed(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters with letters and digits",
+            code="weak_password",
+            details={"label": f"密码至少{MIN_PASSWORD_LENGTH}位，且须同时包含字母和数字"},
+        )
+
+
+def _check_account(name: str, roles: list[str], phone: str | None) -> None:
+    if not name.strip() or len(name) > 60:
+        raise ValidationFailed("a name of 1 to 60 characters is required", code="invalid_name")
+    unknown = sorted(set(roles) - set(STAFF_ROLES))
+    if unknown or not roles:
+        raise ValidationFailed(
+            "roles must be chosen from " + ", ".join(STAFF_ROLES),
+            code="invalid_roles",
+            details={"unknown": unknown},
+        )
+    if phone and not _PHONE.fullmatch(phone):
+        raise ValidationFailed("the phone number is not valid", code="invalid_phone")
+
+
+async def create_staff(
+    session: AsyncSession,
+    *,
+    username: str,
+    name: str,
+    password: str,
+    roles: list[str],
+    department_id: uuid.UUID | None = None,
+    phone: str | None = None,
+    grid_codes: list[str] | None = None,
+    active: bool = True,
+) -> Staff:
+    """A new staff account; the password is stored only as its argon2 hash."""
+    username = username.strip()
+    if not _USERNAME.fullmatch(username):
+        raise ValidationFailed("the username is 3 to 60 letters, digits, '.', '_' or '-'", code="invalid_username")
+    _check_account(name, roles, phone)
+    check_password_policy(password)
+    if await session.scalar(select(Staff.id).where(func.lower(Staff.username) == username.lower())) is not None:
+        raise Conflict(f"the username {username!r} is taken", code="username_taken")
+    staff = Staff(
+        id=new_id(),
+        username=username,
+        name=name.strip(),
+        phone=phone or None,
+        password_hash=hash_password(password),
+        roles=list(dict.fromkeys(roles)),
+        department_id=department_id,
+        grid_codes=list(grid_codes or []),
+        active=active,
+    )
+    session.add(staff)
+    await session.flush()
+    return staff
+
+
+async def update_staff(
+    session: AsyncSession,
+    staff_id: uuid.UUID,
+    *,
+    name: str,
+    roles: list[str],
+    department_id: uuid.UUID | None,
+    phone: str | None,
+    grid_codes: list[str],
+    active: bool,
+    password: str | None = None,
+) -> Staff:
+    """Change an account; a non-empty ``password`` replaces the old one (the username never changes)."""
+    staff = await session.get(Staff, staff_id, with_for_update=True)
+    if staff is None:
+        raise NotFound("no such staff member", code="staff_not_found")
+    _check_account(name, roles, phone)
+    if password:
+        check_password_policy(password)
+        staff.password_hash = hash_password(password)
+    staff.name = name.strip()
+    staff.roles = list(dict.fromkeys(roles))
+    staff.department_id = department_id
+    staff.phone = phone or None
+    staff.grid_codes = list(grid_codes)
+    staff.active = active
+    await session.flush()
+    return staff
+
+
+async def department_names(session: AsyncSession) -> dict[uuid.UUID, str]:
+    """Every department's name by id, in code order (for pickers and for showing ids as names)."""
+    rows = await session.execute(select(Department.id, Department.name).order_by(Department.code))
+    return {i: n for i, n in rows.all()}

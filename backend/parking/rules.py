@@ -57,7 +57,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backend.errors import ValidationFailed
-from backend.live import STALE_INTERVALS, LiveState
+from backend.live import STALE_INTERVALS, LiveMetric, LiveState
 from backend.parking.enums import AvailabilitySource, DailyCapMode, FreeMinutesMode, SpaceType
 from backend.places.rules import DAY_MINUTES, OpeningHours, Span, parse_span
 from backend.worktime import SHANGHAI
@@ -456,13 +456,20 @@ def _stale_at(ts: datetime, interval_s: int) -> datetime:
     return ts + timedelta(seconds=STALE_INTERVALS * max(interval_s, 1))
 
 
-def availability_from_gate(state: LiveState | None, want: SpaceType | None = None) -> Availability:
+def _is_stale(metric: LiveMetric, now: datetime | None) -> bool:
+    """Stale as the live store judged it when read, or — given ``now`` — at that instant."""
+    return metric.stale if now is None else _stale_at(metric.ts, metric.interval_s) < now
+
+
+def availability_from_gate(
+    state: LiveState | None, want: SpaceType | None = None, now: datetime | None = None
+) -> Availability:
     """A gated lot: its gates' ``free_spaces`` count. The count is for the whole lot, so for a
     special space type only "full" can be known."""
     metric = state.metrics.get("free_spaces") if state is not None else None
     if metric is None or not isinstance(metric.value, int) or isinstance(metric.value, bool):
         return UNKNOWN
-    if metric.stale:
+    if _is_stale(metric, now):
         return Availability(False, None, False, stale_since=_stale_at(metric.ts, metric.interval_s))
     free = max(int(metric.value), 0)
     if want not in (None, SpaceType.NORMAL) and free > 0:
@@ -474,6 +481,7 @@ def availability_from_detectors(
     spaces: Sequence[tuple[str, str]],
     states: Mapping[str, LiveState | None],
     want: SpaceType | None = None,
+    now: datetime | None = None,
 ) -> Availability:
     """A lot or segment with one detector per space (``occupied``). Spaces without fresh data are
     unknown: the lot is full only when every wanted space is freshly reported occupied."""
@@ -488,7 +496,7 @@ def availability_from_detectors(
         if metric is None or not isinstance(metric.value, bool):
             unknown += 1
             continue
-        if metric.stale:
+        if _is_stale(metric, now):
             unknown += 1
             at = _stale_at(metric.ts, metric.interval_s)
             stale_since = at if stale_since is None or at > stale_since else stale_since

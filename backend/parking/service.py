@@ -70,7 +70,8 @@ from backend.parking.rules import (
 )
 from backend.payments_api import PaidNotice, PaymentOrder, on_paid, provider_for
 from backend.places import service as places
-from backend.places.index import PlaceIndex
+from backend.places.index import PlaceIndex, SessionSource
+from backend.places.live_cache import LiveCache
 from backend.places.rules import OpeningHours, Walk, walking
 from backend.storage import StorageService
 from backend.worktime import SHANGHAI
@@ -314,26 +315,34 @@ class Guidances:
     live_available: bool
 
 
+GATES = LiveCache(LOT_KIND)
+DETECTORS = LiveCache(SPACE_KIND)
+
+
 async def _availabilities(
-    redis: Redis, lots: Sequence[LotInfo], want: SpaceType | None, now: datetime
+    redis: Redis, lots: Sequence[LotInfo], want: SpaceType | None, now: datetime, *, cached: bool = True
 ) -> dict[str, Availability]:
     gate_codes = [lot.code for lot in lots if lot.source is AvailabilitySource.GATE]
     space_codes = [code for lot in lots if lot.source is AvailabilitySource.DETECTORS for code, _ in lot.spaces]
-    gates = await live.get_states(redis, LOT_KIND, gate_codes, now=now) if gate_codes else {}
-    spaces = await live.get_states(redis, SPACE_KIND, space_codes, now=now) if space_codes else {}
+    if cached:
+        gates = await GATES.get_many(redis, gate_codes, now) if gate_codes else {}
+        spaces = await DETECTORS.get_many(redis, space_codes, now) if space_codes else {}
+    else:
+        gates = await live.get_states(redis, LOT_KIND, gate_codes, now=now) if gate_codes else {}
+        spaces = await live.get_states(redis, SPACE_KIND, space_codes, now=now) if space_codes else {}
     out: dict[str, Availability] = {}
     for lot in lots:
         if lot.source is AvailabilitySource.GATE:
-            out[lot.id] = availability_from_gate(gates.get(lot.code), want)
+            out[lot.id] = availability_from_gate(gates.get(lot.code), want, now)
         elif lot.source is AvailabilitySource.DETECTORS:
-            out[lot.id] = availability_from_detectors(lot.spaces, spaces, want)
+            out[lot.id] = availability_from_detectors(lot.spaces, spaces, want, now)
         else:
             out[lot.id] = Availability(known=False, free=None, full=False)
     return out
 
 
 async def guide(
-    session: AsyncSession,
+    session: SessionSource,
     redis: Redis,
     lat: float,
     lng: float,
@@ -393,7 +402,7 @@ async def lot_detail(
     info = (await _infos(session, ParkingLot.id == lot.id))[0]
     live_ok = True
     try:
-        known = (await _availabilities(redis, [info], None, now))[info.id]
+        known = (await _availabilities(redis, [info], None, now, cached=False))[info.id]
     except RedisError:
         known, live_ok = Availability(known=False, free=None, full=False), False
     return LotView(info, known, info.hours.is_open(now), live_ok)

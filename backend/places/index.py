@@ -15,28 +15,34 @@ Keeping it in step:
 - at start-up (and every few minutes in the worker) ``check`` compares the ids in Redis with those in
   PostgreSQL and rebuilds on any difference; ``chengguan toilets rebuild-index`` rebuilds by hand.
 
-Searching (``search``): one round trip — ``GEOSEARCH`` by radius and the token — then the records from
-an in-process cache of the table, reloaded when the token changes (every API process has its own).
-Distances are computed here from the stored coordinates (haversine), never taken from Redis, and the
-radius is searched with a small margin, so the answer is exactly the one the PostgreSQL fallback gives:
-when Redis is unreachable, a bounding-box query on the ``(lat, lng)`` index plus the same exact distance
-filter. Ties are broken by id, so both give the same order too.
+Searching (``search``): ``GEOSEARCH`` by radius, then the records from an in-process cache of the
+table, reloaded when the token changes (every API process has its own). The token is read with the
+search (one pipelined round trip) and then trusted for ``PLACES_LIVE_CACHE_MS`` (default 1 s), so
+most searches are that one ``GEOSEARCH``; an id the cache does not know makes it read the token and
+reload at once, and this process's own changes are seen at once. Distances are computed here from
+the stored coordinates (haversine), never taken from Redis, and the radius is searched with a small
+margin, so the answer is exactly the one the PostgreSQL fallback gives: when Redis is unreachable, a
+bounding-box query on the ``(lat, lng)`` index plus the same exact distance filter. Ties are broken
+by id, so both give the same order too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.geo import BBox, bbox_around, haversine_m
+from backend.places.live_cache import cache_ms
 
 log = logging.getLogger("chengguan.places")
 
@@ -45,6 +51,7 @@ AFTER_COMMIT_KEY = "after_commit:places_index"
 # search a little wider, then filter by our own distance.
 _RADIUS_MARGIN = 1.003
 _RADIUS_SLACK_M = 2.0
+_GEO_MAX_LAT = 85.05112878  # Redis GEO covers Web Mercator's latitudes only
 
 _APPLY = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
@@ -58,6 +65,20 @@ end
 redis.call('SET', KEYS[2], ARGV[1])
 return 1
 """
+
+
+SessionSource = AsyncSession | async_sessionmaker[AsyncSession]
+"""A session to read with, or a factory to open one only when PostgreSQL is needed (the nearby
+search usually is answered from Redis and memory alone)."""
+
+
+@asynccontextmanager
+async def session_of(source: SessionSource) -> AsyncIterator[AsyncSession]:
+    if isinstance(source, AsyncSession):
+        yield source
+    else:
+        async with source() as session:
+            yield session
 
 
 class Place(Protocol):
@@ -95,6 +116,10 @@ class Change:
     lng: float = 0.0
 
 
+class _OutOfRange(Exception):
+    pass
+
+
 def _token() -> str:
     return uuid.uuid4().hex
 
@@ -115,6 +140,10 @@ class PlaceIndex(Generic[P]):
         self._load_all = load_all
         self._load_box = load_box
         self._cache: tuple[bytes, dict[str, P]] | None = None
+        # How long the set's token, once read, is trusted (changes made by other processes show this
+        # much later; this process's own changes invalidate it at once). Same setting as the live cache.
+        self.version_ttl_s = cache_ms() / 1000
+        self._checked = 0.0
         _INDEXES[kind] = self
 
     # --- writing ------------------------------------------------------------------------------------
@@ -133,7 +162,7 @@ class PlaceIndex(Generic[P]):
             args += [c.op, c.place_id, repr(c.lng), repr(c.lat)]
         script = redis.register_script(_APPLY)
         applied = bool(await script(keys=[self.geo_key, self.version_key], args=args))
-        self._cache = None if not applied else self._cache
+        self._checked = 0.0  # read the new token next time
         return applied
 
     async def rebuild(self, session: AsyncSession, redis: Redis) -> int:
@@ -176,44 +205,67 @@ class PlaceIndex(Generic[P]):
 
     # --- reading ------------------------------------------------------------------------------------
 
-    async def _places(self, session: AsyncSession, version: bytes) -> dict[str, P]:
+    async def _places(self, sessions: SessionSource, version: bytes) -> dict[str, P]:
         if self._cache is None or self._cache[0] != version:
-            self._cache = (version, {p.id: p for p in await self._load_all(session)})
+            async with session_of(sessions) as session:
+                self._cache = (version, {p.id: p for p in await self._load_all(session)})
         return self._cache[1]
+
+    def _geosearch_args(self, lat: float, lng: float, radius_m: float) -> dict[str, Any]:
+        return {
+            "longitude": lng,
+            "latitude": lat,
+            "radius": radius_m * _RADIUS_MARGIN + _RADIUS_SLACK_M,
+            "unit": "m",
+            "sort": "ASC",
+        }
 
     async def _geosearch(self, redis: Redis, lat: float, lng: float, radius_m: float) -> tuple[list[bytes], Any]:
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.geosearch(
-                self.geo_key,
-                longitude=lng,
-                latitude=lat,
-                radius=radius_m * _RADIUS_MARGIN + _RADIUS_SLACK_M,
-                unit="m",
-                sort="ASC",
-            )
+            pipe.geosearch(self.geo_key, **self._geosearch_args(lat, lng, radius_m))
             pipe.get(self.version_key)
             ids, version = await pipe.execute()
+        self._checked = time.monotonic()
         return ids, version
 
+    async def _ids_and_places(
+        self, sessions: SessionSource, redis: Redis, lat: float, lng: float, radius_m: float
+    ) -> tuple[list[str], dict[str, P]]:
+        cache = self._cache
+        if cache is not None and time.monotonic() - self._checked < self.version_ttl_s:
+            # The token was read a moment ago: one GEOSEARCH, the records from memory.
+            raw = await redis.geosearch(self.geo_key, **self._geosearch_args(lat, lng, radius_m))
+            ids = [i.decode() for i in raw]
+            if all(i in cache[1] for i in ids):
+                return ids, cache[1]
+        raw, version = await self._geosearch(redis, lat, lng, radius_m)
+        if version is None:  # the set is gone (Redis restarted empty, or was flushed)
+            async with session_of(sessions) as session:
+                await self.rebuild(session, redis)
+            raw, version = await self._geosearch(redis, lat, lng, radius_m)
+        ids = [i.decode() for i in raw]
+        places = await self._places(sessions, version)
+        if not all(i in places for i in ids):  # changed since this process loaded them
+            self._cache = None
+            places = await self._places(sessions, version)
+        return ids, places
+
     async def search(
-        self, session: AsyncSession, redis: Redis, lat: float, lng: float, radius_m: float
+        self, sessions: SessionSource, redis: Redis, lat: float, lng: float, radius_m: float
     ) -> SearchResult[P]:
         """Places within ``radius_m`` of (lat, lng), nearest first (WGS-84) — from Redis, or from
         PostgreSQL when Redis cannot be reached."""
         try:
-            ids, version = await self._geosearch(redis, lat, lng, radius_m)
-            if version is None:  # the set is gone (Redis restarted empty, or was flushed)
-                await self.rebuild(session, redis)
-                ids, version = await self._geosearch(redis, lat, lng, radius_m)
-            places = await self._places(session, version)
-            if any(i.decode() not in places for i in ids):  # changed since this process loaded them
-                self._cache = None
-                places = await self._places(session, version)
-            found: Iterable[P] = (places[i.decode()] for i in ids if i.decode() in places)
+            if abs(lat) > _GEO_MAX_LAT:  # nothing of ours up there; PostgreSQL answers (nothing)
+                raise _OutOfRange
+            ids, places = await self._ids_and_places(sessions, redis, lat, lng, radius_m)
+            found: Iterable[P] = [places[i] for i in ids if i in places]
             source: Literal["redis", "database"] = "redis"
-        except RedisError as exc:
-            log.warning("Redis is unavailable for the %s search (%s); using PostgreSQL", self.kind, exc)
-            found = await self._load_box(session, bbox_around(lat, lng, radius_m))
+        except (RedisError, _OutOfRange) as exc:
+            if isinstance(exc, RedisError):
+                log.warning("Redis is unavailable for the %s search (%s); using PostgreSQL", self.kind, exc)
+            async with session_of(sessions) as session:
+                found = await self._load_box(session, bbox_around(lat, lng, radius_m))
             source = "database"
         hits = []
         for place in found:
@@ -228,6 +280,7 @@ class PlaceIndex(Generic[P]):
 
 _INDEXES: dict[str, PlaceIndex[Any]] = {}
 _redis: Redis | None = None
+_loop: asyncio.AbstractEventLoop | None = None
 _tasks: set[asyncio.Task[None]] = set()
 
 
@@ -241,8 +294,9 @@ def install(redis: Redis | None) -> None:
     ``None`` stops it). Registered with ``backend.db.on_after_commit``."""
     from backend.db import on_after_commit
 
-    global _redis
+    global _redis, _loop
     _redis = redis
+    _loop = asyncio.get_running_loop() if redis is not None else None
     on_after_commit(_after_commit)
 
 
@@ -253,7 +307,7 @@ async def _apply_all(redis: Redis, changes: list[Change]) -> None:
     for kind, group in by_kind.items():
         try:
             await _INDEXES[kind].apply(redis, group)
-        except RedisError as exc:  # the start-up check (and the worker's) heals it
+        except Exception as exc:  # the start-up check (and the worker's) heals it
             log.warning("could not update the %s nearby index after commit: %s", kind, exc)
 
 
@@ -264,6 +318,8 @@ def _after_commit(flags: dict[str, object]) -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
+        return
+    if loop is not _loop:  # another event loop of this process (a CLI command, a test): its own business
         return
     task = loop.create_task(_apply_all(_redis, list(changes)))  # type: ignore[call-overload]
     _tasks.add(task)

@@ -107,8 +107,14 @@ def as_int(value: Any, name: str, *, low: int = 0, high: int = 100_000, default:
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    """The rows of a CSV file by header; a row with more fields than the header gets ``_extra``."""
+    rows = []
+    for raw in csv.DictReader(io.StringIO(text.lstrip("\ufeff"))):
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if isinstance(k, str) and isinstance(v, str | None)}
+        if raw.get(None):  # type: ignore[call-overload]
+            row["_extra"] = ",".join(raw[None])  # type: ignore[index]
+        rows.append(row)
+    return rows
 
 
 def geojson_rows(collection: Mapping[str, Any], problems: Problems) -> list[tuple[int, dict[str, Any]]]:

@@ -15,4 +15,7 @@ class ToiletLevel(IntEnum):
 
     @property
     def label(self) -> str:
-        return {1: "一类", 2: "二类", 3: "三类"}[self.value]
+        return _LABELS[self.value]
+
+
+_LABELS = {1: "一类", 2: "二类", 3: "三类"}

@@ -100,6 +100,17 @@ def stale_at(metric: LiveMetric) -> datetime:
     return metric.ts + timedelta(seconds=STALE_INTERVALS * max(metric.interval_s, 1))
 
 
+def live_until(state: LiveState | None, now: datetime) -> datetime | None:
+    """The next instant a shown metric of ``state`` goes stale after ``now`` (None: none will) — until
+    then, ``live_status(…, now)`` stays the same."""
+    if state is None:
+        return None
+    return min(
+        (at for name, m in state.metrics.items() if name in SHOWN_METRICS and (at := stale_at(m)) >= now),
+        default=None,
+    )
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -108,11 +119,16 @@ def _count(value: Any) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def live_status(level: ToiletLevel | int, state: LiveState | None) -> ToiletLive:
-    """The citizen's view of a toilet's live state (see the module docstring)."""
+def live_status(level: ToiletLevel | int, state: LiveState | None, now: datetime | None = None) -> ToiletLive:
+    """The citizen's view of a toilet's live state (see the module docstring). With ``now``, staleness
+    is judged at that instant (a state read a moment ago may have gone stale since); without it, as
+    the live store judged it when read."""
     shown = {name: m for name, m in (state.metrics.items() if state else ()) if name in SHOWN_METRICS}
-    fresh = {name: m for name, m in shown.items() if not m.stale}
-    stale = tuple(sorted(name for name, m in shown.items() if m.stale))
+    if now is None:
+        fresh = {name: m for name, m in shown.items() if not m.stale}
+    else:
+        fresh = {name: m for name, m in shown.items() if stale_at(m) >= now}
+    stale = tuple(sorted(name for name in shown if name not in fresh))
 
     def value(name: str) -> Any:
         metric = fresh.get(name)
@@ -156,6 +172,7 @@ class ToiletInfo:
     lng: float
     level: ToiletLevel
     hours: OpeningHours
+    hours_text: str
     free: bool
     fee_fen: int
     male_stalls: int

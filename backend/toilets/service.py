@@ -29,7 +29,8 @@ from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.geo import BBox, GridGeocoder
 from backend.models import Department, Grid, Toilet, new_id
 from backend.places import service as places
-from backend.places.index import PlaceIndex
+from backend.places.index import PlaceIndex, SessionSource
+from backend.places.live_cache import LiveCache
 from backend.places.rules import InvalidHours, OpeningHours, Walk, walking
 from backend.storage import StorageService
 from backend.toilets.enums import ToiletLevel
@@ -39,6 +40,7 @@ from backend.toilets.rules import (
     ToiletLive,
     is_open_now,
     live_status,
+    live_until,
     matches_facilities,
     matches_live,
 )
@@ -64,7 +66,8 @@ def _info(row: Toilet, department_name: str | None) -> ToiletInfo:
         lat=row.lat,
         lng=row.lng,
         level=ToiletLevel(row.level),
-        hours=OpeningHours.from_json(row.opening_hours),
+        hours=(hours := OpeningHours.from_json(row.opening_hours)),
+        hours_text=hours.describe(),
         free=row.free,
         fee_fen=row.fee_fen,
         male_stalls=row.male_stalls,
@@ -236,8 +239,34 @@ class NearbyToilets:
     live_available: bool
 
 
+_STATUS_CACHE_MAX = 100_000
+# code → (the state it was computed from, level, computed at, valid until, status): the status of a
+# toilet stays the same while its state object (from the live cache) does, until a metric goes stale.
+_statuses: dict[str, tuple[live.LiveState | None, int, datetime, datetime | None, ToiletLive]] = {}
+
+
+def _status(info: ToiletInfo, state: live.LiveState | None, now: datetime) -> ToiletLive:
+    hit = _statuses.get(info.code)
+    if (
+        hit is not None
+        and hit[0] is state
+        and hit[1] == info.level
+        and hit[2] <= now
+        and (hit[3] is None or now <= hit[3])
+    ):
+        return hit[4]
+    status = live_status(info.level, state, now)
+    if len(_statuses) > _STATUS_CACHE_MAX:
+        _statuses.clear()
+    _statuses[info.code] = (state, info.level, now, live_until(state, now), status)
+    return status
+
+
+LIVE = LiveCache(LIVE_KIND)
+
+
 async def nearby(
-    session: AsyncSession,
+    session: SessionSource,
     redis: Redis,
     lat: float,
     lng: float,
@@ -265,12 +294,12 @@ async def nearby(
         states: Mapping[str, live.LiveState | None] = {}
         if live_ok:
             try:
-                states = await live.get_states(redis, LIVE_KIND, [h.place.code for h in chunk], now=now)
+                states = await LIVE.get_many(redis, [h.place.code for h in chunk], now)
             except RedisError:
                 live_ok = False
         for hit in chunk:
             info = hit.place
-            status = live_status(info.level, states.get(info.code))
+            status = _status(info, states.get(info.code), now)
             open_now = is_open_now(info.hours, status, now)
             if matches_live(filters, status, open_now):
                 items.append(ToiletHit(info, hit.distance_m, walking(hit.distance_m), status, open_now))
@@ -300,7 +329,7 @@ async def detail(
         state = await live.get_state(redis, LIVE_KIND, info.code, now=now)
     except RedisError:
         state, live_ok = None, False
-    status = live_status(info.level, state)
+    status = live_status(info.level, state, now)
     upcoming = {
         day: "、".join(s.text() for s in spans) if spans else "不开放"
         for day, spans in sorted(info.hours.special.items())
@@ -375,6 +404,8 @@ def _hours_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _input_of(row: Mapping[str, Any], departments: Mapping[str, uuid.UUID]) -> ToiletInput:
+    if row.get("_extra"):
+        raise ValueError("more fields than the header has columns (quote a field that contains commas)")
     lat, lng = places.row_point(row)
     level_text = str(row.get("level") or "2").strip()
     if level_text not in LEVEL_NAMES:

@@ -115,7 +115,6 @@ class ParkingLotController(Controller):
     )
     async def nearby(
         self,
-        db_session: AsyncSession,
         state: State,
         lat: Lat,
         lng: Lng,
@@ -125,9 +124,11 @@ class ParkingLotController(Controller):
         space_type: SpaceType | None = None,
     ) -> LotList:
         wgs = to_wgs84(lat, lng, CoordSystem(coord))
+        runtime = state.runtime
         found = await parking.guide(
-            db_session, state.runtime.redis, wgs.lat, wgs.lng, radius_m=radius_m, limit=limit, space_type=space_type
-        )
+            runtime.session_factory, runtime.redis, wgs.lat, wgs.lng, radius_m=radius_m, limit=limit,
+            space_type=space_type,
+        )  # fmt: skip
         items = []
         for hit in found.items:
             lot = hit.lot

@@ -81,6 +81,21 @@ def toilet_live_out(status: ToiletLive) -> ToiletLiveOut:
     )
 
 
+_live_outs: dict[int, tuple[ToiletLive, ToiletLiveOut]] = {}
+
+
+def cached_live_out(status: ToiletLive) -> ToiletLiveOut:
+    """``toilet_live_out`` of a status object the service reuses (its live cache): built once."""
+    hit = _live_outs.get(id(status))
+    if hit is not None and hit[0] is status:
+        return hit[1]
+    if len(_live_outs) > 50_000:
+        _live_outs.clear()
+    out = toilet_live_out(status)
+    _live_outs[id(status)] = (status, out)
+    return out
+
+
 def availability_out(a: Availability) -> AvailabilityOut:
     return AvailabilityOut(
         known=a.known,

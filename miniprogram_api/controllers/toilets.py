@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -16,9 +17,10 @@ from backend.citizens.service import CitizenPrincipal
 from backend.citizens.wechat import MiniProgramProvider
 from backend.geo import CoordSystem, GridGeocoder, to_wgs84
 from backend.toilets import service as toilets
-from backend.toilets.rules import ToiletFilters
+from backend.toilets.rules import ToiletFilters, ToiletInfo, live_status
 from miniprogram_api.controllers._common import SIGNED_IN, WECHAT_DOWN
 from miniprogram_api.controllers.places_out import (
+    cached_live_out,
     feedback_out,
     hours_out,
     position,
@@ -54,6 +56,48 @@ and there is no live status (`live_available: false`).
 """.strip()
 
 
+_templates: dict[tuple[int, str], tuple[ToiletInfo, ToiletOut]] = {}
+_NO_LIVE = toilet_live_out(live_status(1, None))
+
+
+def _template(t: ToiletInfo, coord: str) -> ToiletOut:
+    """The fields of a toilet that do not change from request to request, built once per record
+    (the service keeps the records until a toilet changes)."""
+    hit = _templates.get((id(t), coord))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    out_lat, out_lng = position(t.lat, t.lng, coord)
+    template = ToiletOut(
+        id=t.id,
+        code=t.code,
+        name=t.name,
+        address=t.address,
+        lat=out_lat,
+        lng=out_lng,
+        coord=coord,  # type: ignore[arg-type]
+        level=int(t.level),
+        level_name=t.level.label,
+        open_now=False,
+        hours_text=t.hours_text,
+        free=t.free,
+        fee_amount_fen=t.fee_fen,
+        male_stalls=t.male_stalls,
+        female_stalls=t.female_stalls,
+        accessible=t.accessible_stalls > 0,
+        accessible_stalls=t.accessible_stalls,
+        third_toilet=t.third_toilet,
+        baby_care=t.baby_care,
+        distance_m=0,
+        walking_m=0,
+        walking_min=0,
+        live=_NO_LIVE,
+    )
+    if len(_templates) > 100_000:
+        _templates.clear()
+    _templates[(id(t), coord)] = (t, template)
+    return template
+
+
 class ToiletController(Controller):
     path = "/toilets"
     tags = ["toilets"]
@@ -61,7 +105,6 @@ class ToiletController(Controller):
     @get("/nearby", summary="Toilets near me, nearest first, with live status", description=NEARBY_DESCRIPTION)
     async def nearby(
         self,
-        db_session: AsyncSession,
         state: State,
         lat: Lat,
         lng: Lng,
@@ -84,40 +127,23 @@ class ToiletController(Controller):
             third_toilet=third_toilet,
             levels=frozenset({level}) if level else frozenset(),
         )
+        runtime = state.runtime
+        # No request session: the answer usually comes from Redis and memory; PostgreSQL is opened
+        # only to (re)load the toilets or when Redis is down.
         found = await toilets.nearby(
-            db_session, state.runtime.redis, wgs.lat, wgs.lng, radius_m=radius_m, limit=limit, filters=filters
+            runtime.session_factory, runtime.redis, wgs.lat, wgs.lng, radius_m=radius_m, limit=limit, filters=filters
         )
-        items = []
-        for hit in found.items:
-            t = hit.toilet
-            out_lat, out_lng = position(t.lat, t.lng, coord)
-            items.append(
-                ToiletOut(
-                    id=t.id,
-                    code=t.code,
-                    name=t.name,
-                    address=t.address,
-                    lat=out_lat,
-                    lng=out_lng,
-                    coord=coord,
-                    level=int(t.level),
-                    level_name=t.level.label,
-                    open_now=hit.open_now,
-                    hours_text=t.hours.describe(),
-                    free=t.free,
-                    fee_amount_fen=t.fee_fen,
-                    male_stalls=t.male_stalls,
-                    female_stalls=t.female_stalls,
-                    accessible=t.accessible_stalls > 0,
-                    accessible_stalls=t.accessible_stalls,
-                    third_toilet=t.third_toilet,
-                    baby_care=t.baby_care,
-                    distance_m=round(hit.distance_m),
-                    walking_m=hit.walk.metres,
-                    walking_min=hit.walk.minutes,
-                    live=toilet_live_out(hit.live),
-                )
+        items = [
+            msgspec.structs.replace(
+                _template(hit.toilet, coord),
+                open_now=hit.open_now,
+                distance_m=round(hit.distance_m),
+                walking_m=hit.walk.metres,
+                walking_min=hit.walk.minutes,
+                live=cached_live_out(hit.live),
             )
+            for hit in found.items
+        ]
         return ToiletList(
             items=items,
             source=found.source,  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ the app keeps its loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import re
 import time
@@ -36,6 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 import hypothesis
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
@@ -63,7 +65,6 @@ SUBSCHEMA_KEYWORDS = frozenset(
     {"items", "prefixItems", "additionalProperties", "not", "contains", "if", "then", "else", "anyOf", "oneOf"}
 )
 ERROR_KEYS = {"code", "message", "details", "request_id"}
-REQUEST_TIMEOUT_S = 30.0
 # Operations that end the caller's session go last, so a signed-in run keeps its token until then.
 SESSION_ENDING = re.compile(r"/(logout|log-out|sign-?out)$")
 
@@ -185,8 +186,10 @@ def bridge(app: Any, loop: asyncio.AbstractEventLoop, sign: Signer = sign_device
     """An ASGI app that runs each HTTP request on ``loop`` (where ``app`` and its connections live).
 
     It reads the whole request, adds the device signature headers for ``/ingest/`` paths, runs the
-    request on ``loop`` and replays the response. Lifespan is answered here: ``app``'s own lifespan
-    is owned by whoever started it.
+    request on ``loop`` and passes the response messages back as they come. An event stream is
+    listened to until its first event (at most ``STREAM_LISTEN_S``) and then hung up on, as a client
+    closing the connection would.
+    Lifespan is answered here: ``app``'s own lifespan is owned by whoever started it.
     """
 
     async def bridged(
@@ -222,34 +225,84 @@ def bridge(app: Any, loop: asyncio.AbstractEventLoop, sign: Signer = sign_device
             )
             extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in sign(wire).items()]
             forwarded["headers"] = [*scope["headers"], *extra]
-        future = asyncio.run_coroutine_threadsafe(_run_on_loop(app, forwarded, body), loop)
-        for message in await asyncio.wrap_future(future):
-            await send(message)
+        await _Exchange(app, forwarded, body, loop).relay(send)
 
     return bridged
 
 
-async def _run_on_loop(app: Any, scope: dict[str, Any], body: bytes) -> list[Message]:
-    sent: list[Message] = []
-    done = asyncio.Event()
-    delivered = False
+STREAM_LISTEN_S = 0.5
+STREAM_GRACE_S = 2.0
 
-    async def receive() -> Message:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
 
-    async def send(message: Message) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            done.set()
+class _Exchange:
+    """One request: served on the app's loop, its response relayed on the caller's (schemathesis') loop."""
 
-    await app(scope, receive, send)
-    done.set()
-    return sent
+    def __init__(self, app: Any, scope: dict[str, Any], body: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        self.app, self.scope, self.body, self.loop = app, scope, body, loop
+        self.hung_up = asyncio.Event()  # used on the app's loop only
+        self.relayed: asyncio.Queue[Message | None] = asyncio.Queue()  # used on the caller's loop only
+
+    async def serve(self, deliver: Callable[[Message | None], None]) -> None:
+        """On the app's loop."""
+        delivered = False
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": self.body, "more_body": False}
+            await self.hung_up.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            deliver(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.hung_up.set()
+
+        await self.app(self.scope, receive, send)
+
+    def hang_up(self) -> None:
+        self.loop.call_soon_threadsafe(self.hung_up.set)
+
+    async def relay(self, send: Callable[[Message], Awaitable[None]]) -> None:
+        """On the caller's loop: until the app is done, or until a stream was listened to long enough."""
+        here = asyncio.get_running_loop()
+
+        def deliver(message: Message | None) -> None:
+            here.call_soon_threadsafe(self.relayed.put_nowait, message)
+
+        future = asyncio.run_coroutine_threadsafe(self.serve(deliver), self.loop)
+        future.add_done_callback(lambda _: deliver(None))
+        listen_until: float | None = None
+        try:
+            while True:
+                wait = None if listen_until is None else max(listen_until - here.time(), 0.0)
+                try:
+                    message = await asyncio.wait_for(self.relayed.get(), wait)
+                except TimeoutError:
+                    self.hang_up()
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    # The app's next request shares its database connection: let this one finish first.
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), STREAM_GRACE_S)
+                    return
+                if message is None:
+                    future.result()  # what the app raised, if it did
+                    return
+                if message["type"] == "http.response.start" and _is_event_stream(message):
+                    listen_until = here.time() + STREAM_LISTEN_S
+                elif listen_until is not None and message.get("body"):
+                    listen_until = here.time()  # the first event is in: enough to check the stream
+                await send(message)
+        finally:
+            future.cancel()  # no-op once the app is done; otherwise the caller gave up (a timeout)
+
+
+def _is_event_stream(start: Message) -> bool:
+    return any(
+        name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+        for name, value in start.get("headers", [])
+    )
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -324,6 +377,8 @@ class Budget:
     """Run schemathesis' deterministic coverage cases (boundaries, missing and wrong-typed values)."""
     deadline_ms: int | None = 5_000
     """One example slower than this is a failure (a pathological input, e.g. a regex blow-up)."""
+    request_timeout_s: float = 15.0
+    """A request unanswered this long has hung: a failure, and the end of that operation's run."""
 
 
 @dataclass
@@ -395,12 +450,21 @@ def _describe(exc: BaseException) -> list[str]:
     return [f"{text.strip()}\n{notes}".strip()]
 
 
-def _send(case: schemathesis.Case, caller: Caller, result: OperationResult) -> None:
+class RequestHung(BaseException):
+    """No response within ``Budget.request_timeout_s``. A BaseException, so hypothesis stops at once instead of
+    shrinking — every attempt would wait that long — and the run goes on with the next operation."""
+
+
+def _send(case: schemathesis.Case, caller: Caller, result: OperationResult, timeout: float) -> None:
     result.examples += 1
     started = time.perf_counter()
     try:
         headers = dict(caller.headers)
-        response = case.call(headers=headers, timeout=REQUEST_TIMEOUT_S)
+        try:
+            response = case.call(headers=headers, timeout=timeout)
+        except requests.exceptions.Timeout:
+            curl = case.as_curl_command(headers=headers)
+            raise RequestHung(f"No response within {timeout:g}s. Reproduce with:\n\n    {curl}") from None
         result.statuses.add(response.status_code)
         case.validate_response(response, checks=CHECKS, headers=headers)
     finally:
@@ -440,6 +504,8 @@ class _Operation:
             test()
         except (Exception, FailureGroup) as exc:  # FailureGroup is a BaseExceptionGroup
             return _describe(exc), time.perf_counter() - started
+        except RequestHung as exc:
+            return [str(exc)], time.perf_counter() - started
         return [], time.perf_counter() - started
 
     def probe(self, callers: list[Caller], results: dict[str, OperationResult]) -> None:
@@ -451,7 +517,10 @@ class _Operation:
             errors: list[BaseException] = []
             for caller in callers:
                 try:
-                    _send(case, caller, results[caller.role])
+                    _send(case, caller, results[caller.role], self.budget.request_timeout_s)
+                except RequestHung:
+                    failed_as.append(caller.role)
+                    raise
                 except (Exception, FailureGroup) as exc:
                     failed_as.append(caller.role)
                     errors.append(exc)
@@ -470,7 +539,7 @@ class _Operation:
 
     def fuzz(self, caller: Caller, result: OperationResult, examples: int, coverage: bool) -> None:
         def exercise(case: schemathesis.Case) -> None:
-            _send(case, caller, result)
+            _send(case, caller, result, self.budget.request_timeout_s)
 
         modes = [HypothesisTestMode.FUZZING, *([HypothesisTestMode.COVERAGE] if coverage else [])]
         test = create_test(

@@ -20,7 +20,7 @@ if DEEP:
     TEST_TIMEOUT_S = 0  # none
 else:
     # Per operation: 50 generated examples (shared by the callers let in, each at least 10) besides
-    # the coverage cases — about 2 minutes on 2 cores for 60 operations.
+    # the coverage cases — about 100 s on 2 cores for 84 operations and 10 callers.
     BUDGET = Budget(max_examples=50)
     WARN_AFTER_S = 150.0
     TEST_TIMEOUT_S = 1_200

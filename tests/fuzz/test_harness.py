@@ -4,6 +4,7 @@ broken handler (and passes on the same app without the bug)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.response import Stream
 
 from app.errors import DocumentedErrors, handle_exception
 from app.request_id import request_id_middleware
@@ -176,6 +178,8 @@ def tiny_app(*, broken: str = "") -> Any:
 
     @post("/api/demo/v1/split", status_code=200)
     async def split(data: SplitIn) -> SplitOut:
+        if broken == "hang" and data.people == 0:
+            await asyncio.Event().wait()  # waits for ever, like a forgotten lock
         if broken != "split" and data.people == 0:
             return SplitOut(each_fen=0)
         return SplitOut(each_fen=data.total_fen // data.people)  # ZeroDivisionError for 0 people
@@ -197,8 +201,16 @@ def tiny_app(*, broken: str = "") -> Any:
     async def login(data: SignIn) -> Profile:
         raise Unauthorized("wrong username or password", code="invalid_credentials")
 
+    @get("/api/demo/v1/events", media_type="text/event-stream")
+    async def events() -> Stream:
+        async def forever() -> AsyncIterator[bytes]:
+            yield b"event: ready\ndata: {}\n\n"
+            await asyncio.Event().wait()  # a stream that never ends: the client hangs up
+
+        return Stream(forever(), media_type="text/event-stream")
+
     api = Litestar(
-        route_handlers=[split, payroll, profile, login],
+        route_handlers=[split, payroll, profile, login, events],
         exception_handlers={Exception: handle_exception},
         plugins=[DocumentedErrors()],
         openapi_config=OpenAPIConfig(title="demo", version="1", path="/docs"),
@@ -210,23 +222,25 @@ def tiny_app(*, broken: str = "") -> Any:
 
 CLERK = Caller("clerk", {"Authorization": "Bearer clerk"})
 INTERN = Caller("intern", {"Authorization": "Bearer intern"})
-SPLIT, PAYROLL, PROFILE, LOGIN = (
+SPLIT, PAYROLL, PROFILE, LOGIN, EVENTS = (
     "POST /api/demo/v1/split",
     "POST /api/demo/v1/payroll/split",
     "GET /api/demo/v1/profile",
     "POST /api/demo/v1/login",
+    "GET /api/demo/v1/events",
 )
 
 
 @pytest.fixture
 async def fuzz_tiny() -> AsyncIterator[Any]:
-    async def run(app: Any, callers: list[Caller] | None = None) -> FuzzReport:
+    async def run(
+        app: Any, callers: list[Caller] | None = None, budget: Budget = Budget(max_examples=25)
+    ) -> FuzzReport:
         async with LifespanManager(app.litestar):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 document = (await client.get("/docs/openapi.json")).json()
             loop = asyncio.get_running_loop()
-            budget = Budget(max_examples=25)
             return await asyncio.to_thread(run_fuzz, document, app, loop=loop, callers=callers, budget=budget, seed=0)
 
     yield run
@@ -239,7 +253,7 @@ def _kinds(report: FuzzReport) -> dict[tuple[str, str], str]:
 async def test_the_harness_passes_a_correct_app(fuzz_tiny: Any) -> None:
     report = await fuzz_tiny(tiny_app(), [ANONYMOUS, CLERK, INTERN])
     assert report.failures == [], report.format_failures()
-    assert report.operations == [SPLIT, PAYROLL, PROFILE, LOGIN]
+    assert report.operations == [SPLIT, PAYROLL, PROFILE, LOGIN, EVENTS]
     assert _kinds(report) == {
         # public: fuzzed anonymously, lightly as everyone else
         (SPLIT, "anonymous"): "fuzzed",
@@ -256,6 +270,10 @@ async def test_the_harness_passes_a_correct_app(fuzz_tiny: Any) -> None:
         (LOGIN, "anonymous"): "fuzzed",
         (LOGIN, "clerk"): "light",
         (LOGIN, "intern"): "light",
+        # an endless event stream is listened to briefly, then hung up on
+        (EVENTS, "anonymous"): "fuzzed",
+        (EVENTS, "clerk"): "light",
+        (EVENTS, "intern"): "light",
     }
     payroll = {r.role: r.examples for r in report.results if r.operation == PAYROLL}
     assert payroll["clerk"] >= 25 and payroll["anonymous"] == payroll["intern"] == Budget(1).probes
@@ -272,6 +290,15 @@ async def test_the_harness_fails_on_a_handler_that_raises_behind_a_guard(fuzz_ti
     report = await fuzz_tiny(tiny_app(broken="payroll"), [ANONYMOUS, CLERK, INTERN])
     assert [(role, operation) for role, operation, _ in report.failures] == [("clerk", PAYROLL)]
     assert '"people": 0' in report.format_failures()
+
+
+async def test_a_request_that_hangs_is_a_failure_and_the_run_goes_on(fuzz_tiny: Any) -> None:
+    started = time.perf_counter()
+    report = await fuzz_tiny(tiny_app(broken="hang"), budget=Budget(max_examples=25, request_timeout_s=1))
+    assert [(role, operation) for role, operation, _ in report.failures] == [("anonymous", SPLIT)]
+    assert "No response within 1s" in report.format_failures() and '"people": 0' in report.format_failures()
+    assert {r.operation for r in report.results if r.examples} == {SPLIT, PAYROLL, PROFILE, LOGIN, EVENTS}
+    assert time.perf_counter() - started < 30, "a hung request is not retried while shrinking"
 
 
 async def test_the_harness_fails_on_a_field_the_schema_does_not_declare(fuzz_tiny: Any) -> None:

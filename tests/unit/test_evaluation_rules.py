@@ -155,6 +155,7 @@ def test_composite_leaves_out_what_cannot_be_judged() -> None:
         ({"close_rate": 1}, 0),
         ({"close_rate": -1}, 1),
         ({"close_rate": float("nan")}, 1),
+        ({"close_rate": 1e300}, 1),
         ({"cases": 5}, 1),  # a count is not scored
         ({"valid_report_rate": 5}, 1),  # another post's indicator
         ({"close_rate": 0}, 1),  # nothing above zero

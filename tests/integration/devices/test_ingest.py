@@ -291,5 +291,5 @@ async def test_a_batch_of_duplicates_only_marks_the_device_seen(
     again = await s.post([s.reading(5, free_stalls=1)])
     assert again.json()["duplicate"] == 1
     hwm, seen = (await db.execute(select(Device.seq_hwm, Device.last_seen_at).where(Device.id == device.id))).one()
-    assert hwm == 5 and first_seen is not None and seen > first_seen
+    assert hwm == 5 and first_seen is not None and seen is not None and seen > first_seen
     assert await stored_seqs(db, device.id) == [5]

@@ -95,6 +95,21 @@ async def test_a_late_offline_event_is_rolled_up_again(db: Any, history: History
     assert (await rollup_rows(db))[(D2, "department", hw, "disposed")] == 1
 
 
+async def test_random_ids_do_not_make_old_days_look_new(db: Any, history: History) -> None:
+    """The sweep's events get their ids from the database (v4, random): one that sorts high must not send
+    the cron back to its day."""
+    await jobs.rollup(db, Period(D1, D1))
+    old = datetime(2020, 1, 1, 12, tzinfo=UTC)
+    await db.execute(
+        insert(CaseEvent).values(
+            id=uuid.UUID("ffffffff-ffff-4fff-bfff-ffffffffffff"), case_id=history.cases["A"], seq=999, action="urge",
+            to_state="reopened", actor_kind="system", actor_role="system", data={}, created_at=old,
+        )
+    )  # fmt: skip
+    days = await jobs.days_to_refresh(db, at(D3, "18:00"))
+    assert date(2020, 1, 1) not in days and days == [D1, D2, D3]
+
+
 def test_uuid7_floor_orders_with_the_ids_written_after() -> None:
     now = datetime.now(UTC)
     assert jobs.uuid7_floor(now - timedelta(seconds=1)) < new_id() < jobs.uuid7_floor(now + timedelta(seconds=5))

@@ -1,0 +1,1 @@
+"""审计日志 — the admin console's audit trail."""
