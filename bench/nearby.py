@@ -25,8 +25,10 @@ machine as much as the code), and p99 at a fixed offered load (``--rate`` reques
 the saturated throughput, spread over the same 64 connections, latency counted from each request's
 scheduled time) — ``p99_ms`` is the latter.
 
-It prints where the CPU went, and the last line of stdout is one JSON object with ``rps``,
-``p99_ms``, ``ratio_vs_bare`` and ``ratio_vs_fastapi``.
+It prints where the CPU went — the server's CPU per request too, and the ratios by it
+(``ratio_vs_*_by_cpu``), which hold better than throughput when other work shares the two cores — and
+the last line of stdout is one JSON object with ``rps``, ``p99_ms``, ``ratio_vs_bare`` and
+``ratio_vs_fastapi``.
 
     .venv/bin/python bench/nearby.py [--seconds 10] [--connections 64] [--workers 1] [--rate 0]
 
@@ -296,12 +298,13 @@ async def _load(
     latencies: list[float] = []
     errors: dict[str, int] = {}
     count = 0
+    total = 0
     t0 = time.perf_counter()
     start, end = t0 + warmup, t0 + warmup + seconds
     interval = connections / rate if rate else 0.0
 
     async def worker(n: int) -> None:
-        nonlocal count
+        nonlocal count, total
         conn = Http1(port)
         i = n * 7919
         scheduled = t0 + (interval * n / connections if interval else 0.0)
@@ -325,6 +328,7 @@ async def _load(
                     conn = Http1(port)
                     continue
                 done = time.perf_counter()
+                total += 1
                 if sent >= start and done <= end:
                     count += 1
                     latencies.append(done - sent)
@@ -337,6 +341,7 @@ async def _load(
     latencies.sort()
     return {
         "requests": count,
+        "all_requests": total,
         "rps": count / seconds,
         "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else None,
         "p99_ms": latencies[min(int(len(latencies) * 0.99), len(latencies) - 1)] * 1000 if latencies else None,
@@ -515,7 +520,9 @@ def measure(
         svc0 = cpu_of(services_pids)
         saturated = run_load(port, targets_file, args, 0.0)
         wall = time.perf_counter() - t0
-        server_cores = (cpu_of([server.pid]) - cpu0) / wall
+        server_cpu = cpu_of([server.pid]) - cpu0
+        server_cores = server_cpu / wall
+        cpu_ms = server_cpu * 1000 / max(saturated["all_requests"], 1)
         service_cores = (cpu_of(services_pids) - svc0) / wall
         rate = args.rate or round(saturated["rps"] * 0.5)
         fixed = run_load(port, targets_file, args, rate) if kind == "ours" else None
@@ -525,7 +532,8 @@ def measure(
         f"{kind:>8}: {saturated['rps']:8.0f} req/s saturated at {args.connections} connections "
         f"(p50 {saturated['p50_ms']:.1f} ms, p99 {saturated['p99_ms']:.1f} ms, "
         f"errors {saturated['errors'] or 'none'}); "
-        f"server {server_cores:.2f} cores, Valkey+PostgreSQL {service_cores:.2f}; {found} results in the first answer",
+        f"server {server_cores:.2f} cores ({cpu_ms:.2f} ms CPU per request), Valkey+PostgreSQL "
+        f"{service_cores:.2f}; {found} results in the first answer",
         file=sys.stderr,
         flush=True,
     )
@@ -536,7 +544,14 @@ def measure(
             file=sys.stderr,
             flush=True,
         )
-    return {"saturated": saturated, "fixed": fixed, "rate": rate, "server_cores": server_cores, "found": found}
+    return {
+        "saturated": saturated,
+        "fixed": fixed,
+        "rate": rate,
+        "server_cores": server_cores,
+        "cpu_ms": cpu_ms,
+        "found": found,
+    }
 
 
 def main() -> None:
@@ -606,6 +621,9 @@ def main() -> None:
         "ratio_vs_bare": round(ours["rps"] / bare["rps"], 3),
         "ratio_vs_bare_same_app": round(ours["rps"] / bare_app["rps"], 3),
         "ratio_vs_fastapi": round(ours["rps"] / fast["rps"], 3),
+        "cpu_ms_per_request": {k: round(results[k]["cpu_ms"], 3) for k in results},
+        "ratio_vs_bare_by_cpu": round(results["bare"]["cpu_ms"] / results["ours"]["cpu_ms"], 3),
+        "ratio_vs_fastapi_by_cpu": round(results["fastapi"]["cpu_ms"] / results["ours"]["cpu_ms"], 3),
         "bare_rps": round(bare["rps"]),
         "bare_same_app_rps": round(bare_app["rps"]),
         "fastapi_rps": round(fast["rps"]),

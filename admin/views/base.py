@@ -48,6 +48,13 @@ class ConsoleConverter(ModelConverter):
         return FloatField(**kwargs)
 
 
+class ChineseForm(Form):
+    """WTForms' own messages ("This field is required.") in Chinese, from its bundled catalog."""
+
+    class Meta:
+        locales = ("zh", "en")
+
+
 class RuntimeSessions:
     """Stands in for sqladmin's session maker: the running application's sessions, so the console reads
     what the rest of the application sees (and, in tests, the test's transaction)."""
@@ -100,6 +107,7 @@ class ConsoleModelView(ModelView):
     can_export = False
     page_size = 25
     form_converter = ConsoleConverter
+    form_base_class = ChineseForm
 
     def is_accessible(self, request: Request) -> bool:
         return has_role(request, self.read_roles)

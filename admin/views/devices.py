@@ -14,7 +14,7 @@ from sqladmin.secret import Secret
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from wtforms import Form, SelectField
+from wtforms import Form, SelectField, validators
 
 from admin.console import ADMIN, CONSOLE_ROLES, DUTY_ROLES, error_text, flash, has_role, staff_id
 from admin.csrf import FIELD, csrf_token
@@ -86,7 +86,7 @@ class DeviceAdmin(ConsoleModelView, model=Device):
     column_searchable_list = [Device.code, Device.name, Device.object_id]
     form_columns = [Device.code, Device.name, Device.type_code, Device.object_kind, Device.object_id, Device.lat,
                     Device.lng, Device.interval_s, Device.firmware]  # fmt: skip
-    form_args = {"interval_s": {"description": "留空则用设备类型的默认间隔"}}
+    form_args = {"interval_s": {"description": "留空则用设备类型的默认间隔", "validators": [validators.Optional()]}}
     can_edit = False
     can_delete = False
 

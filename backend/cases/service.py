@@ -248,7 +248,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         ts, _, raw_id = cursor.partition("_")
         return datetime.fromtimestamp(float(ts), UTC), uuid.UUID(raw_id)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # "inf", "1e300", NaN: not a time
         raise ValidationFailed("invalid cursor", code="invalid_cursor") from None
 
 

@@ -8,6 +8,7 @@ grades are ``rules``' business.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -73,6 +74,8 @@ VIEW_LABELS: Final[Mapping[View, str]] = {
     View.staff: "人员",
 }
 REGION_VIEWS: Final[tuple[View, ...]] = (View.district, View.street, View.community, View.grid)
+RAW_WARNING_DAYS = 31
+log = logging.getLogger("chengguan.evaluation")
 STAFF_POSTS: Final[tuple[Post, ...]] = (Post.collector, Post.seat, Post.shift_lead, Post.dispatcher)
 
 
@@ -189,6 +192,12 @@ async def _plan(session: AsyncSession, period: Period, source: Source) -> tuple[
         )
     if not missing:
         return True, [], "rollup"
+    if sum(p.days for p in missing) > RAW_WARNING_DAYS:
+        log.warning(
+            "evaluation: the rollup lacks %d days of %s…%s, computed from the events instead (slow); "
+            "run `chengguan evaluation recompute`",
+            sum(p.days for p in missing), period.start, period.end,
+        )  # fmt: skip
     if len(missing) == 1 and missing[0] == period:
         return False, missing, "raw"
     return True, missing, "rollup+raw"

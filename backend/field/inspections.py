@@ -214,7 +214,7 @@ async def list_inspections(
         try:
             ts, _, raw_id = cursor.partition("_")
             at, last_id = datetime.fromtimestamp(float(ts), UTC), uuid.UUID(raw_id)
-        except ValueError:
+        except (ValueError, OverflowError, OSError):  # "inf", "1e300", NaN: not a time
             raise ValidationFailed("invalid cursor", code="invalid_cursor") from None
         stmt = stmt.where(or_(Inspection.created_at < at, and_(Inspection.created_at == at, Inspection.id < last_id)))
     rows = list(

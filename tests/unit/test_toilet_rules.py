@@ -119,8 +119,8 @@ def test_no_device_is_not_live_and_not_stale() -> None:
 def toilet(**overrides: Any) -> ToiletInfo:
     base: dict[str, Any] = dict(
         id="t", code="WC", name="n", address="", lat=30.0, lng=114.0, level=ToiletLevel.SECOND,
-        hours=OpeningHours.parse_text("daily 06:00-22:00"), hours_text="", free=True, fee_fen=0, male_stalls=2, female_stalls=3,
-        accessible_stalls=0, third_toilet=False, baby_care=False, department_name=None,
+        hours=OpeningHours.parse_text("daily 06:00-22:00"), hours_text="", free=True, fee_fen=0, male_stalls=2,
+        female_stalls=3, accessible_stalls=0, third_toilet=False, baby_care=False, department_name=None,
     )  # fmt: skip
     return ToiletInfo(**{**base, **overrides})
 

@@ -57,7 +57,9 @@ def upgrade() -> None:
             name=op.f("ck_toilets_counts"),
         ),
         sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"], name=op.f("fk_toilets_department_id_departments"),
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_toilets_department_id_departments"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_toilets")),
@@ -88,7 +90,9 @@ def upgrade() -> None:
         *_timestamps(),
         sa.CheckConstraint("total_spaces >= 0", name=op.f("ck_parking_lots_total_spaces")),
         sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"], name=op.f("fk_parking_lots_department_id_departments"),
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_parking_lots_department_id_departments"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_parking_lots")),
@@ -154,11 +158,15 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["lot_id"], ["parking_lots.id"], name=op.f("fk_parking_gate_events_lot_id_parking_lots"),
+            ["lot_id"],
+            ["parking_lots.id"],
+            name=op.f("fk_parking_gate_events_lot_id_parking_lots"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["session_id"], ["parking_sessions.id"], name=op.f("fk_parking_gate_events_session_id_parking_sessions"),
+            ["session_id"],
+            ["parking_sessions.id"],
+            name=op.f("fk_parking_gate_events_session_id_parking_sessions"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_parking_gate_events")),
@@ -175,7 +183,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["citizen_id"], ["citizens.id"], name=op.f("fk_parking_plate_bindings_citizen_id_citizens"),
+            ["citizen_id"],
+            ["citizens.id"],
+            name=op.f("fk_parking_plate_bindings_citizen_id_citizens"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_parking_plate_bindings")),
@@ -218,7 +228,9 @@ def upgrade() -> None:
             ["citizen_id"], ["citizens.id"], name=op.f("fk_parking_payments_citizen_id_citizens"), ondelete="SET NULL"
         ),
         sa.ForeignKeyConstraint(
-            ["session_id"], ["parking_sessions.id"], name=op.f("fk_parking_payments_session_id_parking_sessions"),
+            ["session_id"],
+            ["parking_sessions.id"],
+            name=op.f("fk_parking_payments_session_id_parking_sessions"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_parking_payments")),
@@ -252,11 +264,15 @@ def upgrade() -> None:
             ["lot_id"], ["parking_lots.id"], name=op.f("fk_parking_receipts_lot_id_parking_lots"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["payment_id"], ["parking_payments.id"], name=op.f("fk_parking_receipts_payment_id_parking_payments"),
+            ["payment_id"],
+            ["parking_payments.id"],
+            name=op.f("fk_parking_receipts_payment_id_parking_payments"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["session_id"], ["parking_sessions.id"], name=op.f("fk_parking_receipts_session_id_parking_sessions"),
+            ["session_id"],
+            ["parking_sessions.id"],
+            name=op.f("fk_parking_receipts_session_id_parking_sessions"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_parking_receipts")),

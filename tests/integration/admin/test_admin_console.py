@@ -221,6 +221,8 @@ async def test_staff_are_created_with_a_password_never_shown(
             "department_id": str(department), "active": "y", "password": "weak", "save": "Save"}  # fmt: skip
     weak = await client.post("/admin/staff/create", data=data)
     assert weak.status_code == 400 and "密码至少8位" in weak.text
+    nameless = await client.post("/admin/staff/create", data={**data, "name": ""})
+    assert nameless.status_code == 400 and "该字段是必填字段" in nameless.text, "form messages are Chinese too"
     created = await client.post("/admin/staff/create", data={**data, "password": "Seat9pass2026"})
     assert created.status_code == 302, created.text[:3000]
     staff = await db.scalar(select(Staff).where(Staff.username == "seat9"))

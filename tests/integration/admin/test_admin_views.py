@@ -143,7 +143,7 @@ async def test_a_new_device_gets_its_secret_shown_once(client: httpx.AsyncClient
             "object_kind": device.object_kind, "object_id": "manhole-e2e-1", "lat": "30.84", "lng": "114.80",
             "interval_s": "", "firmware": "", "save": "Save"}  # fmt: skip
     created = await client.post("/admin/device/create", data=data)
-    problems = re.findall(r'(?:invalid-feedback|alert-danger)[^>]*>\s*([^<]+)', created.text)
+    problems = re.findall(r"(?:invalid-feedback|alert-danger)[^>]*>\s*([^<]+)", created.text)
     assert created.status_code == 200, problems
     assert created.status_code == 200 and "设备密钥" in created.text and "复制" in created.text
     assert created.headers["cache-control"].startswith("no-store")

@@ -284,3 +284,9 @@ async def test_event_rows_are_the_audit_trail(db: Any, geocoder: Any, actors: di
     )  # fmt: skip
     assert accept_event.actor_id == actors["seat1"].id and accept_event.note == "符合立案条件"
     assert isinstance(uuid.UUID(str(accept_event.id)), uuid.UUID)
+
+
+@pytest.mark.parametrize("cursor", ["inf_00000000-0000-0000-0000-000000000000", "1e300_x", "nan_y", "garbage"])
+async def test_a_bad_cursor_is_a_validation_error(db: Any, actors: dict[str, Actor], cursor: str) -> None:
+    with pytest.raises(ValidationFailed):
+        await service.list_cases(db, actors["seat1"], service.CaseFilter(), cursor=cursor)
