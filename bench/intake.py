@@ -54,8 +54,8 @@ import numpy as np
 import psutil
 import shapely
 import uuid_utils
-from sqlalchemy import Table, event, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.cases import clock as clocks
 from backend.cases import service
@@ -505,21 +505,25 @@ async def _timed(
 
 
 async def trace_statements(
-    engine: AsyncEngine, factory: async_sessionmaker[AsyncSession], cache: GeocoderCache, job: Job
+    factory: async_sessionmaker[AsyncSession], cache: GeocoderCache, jobs: Iterator[Job]
 ) -> list[str]:
-    """The SQL statements one report sends (besides BEGIN/COMMIT)."""
+    """The statements one report sends to PostgreSQL, as the driver sees them (SQLAlchemy's and the
+    service's own asyncpg ones alike), after a first report has warmed the caches."""
     statements: list[str] = []
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split())[:110])
+    def record(query: Any) -> None:
+        statements.append(" ".join(query.query.split())[:110])
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    for warm in (True, False):
         async with transaction(factory) as session:
-            geocoder = await cache.get(session)
-            await service.intake(session, geocoder, job.actor, job.data)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+            driver = await service._driver(session)  # checks out the connection and BEGINs
+            if not warm:
+                driver.add_query_logger(record)
+            try:
+                geocoder = await cache.get(session)
+                await service.intake(session, geocoder, next(jobs).actor, next(jobs).data)
+            finally:
+                driver.remove_query_logger(record)
     return statements
 
 
@@ -527,12 +531,12 @@ async def trace_statements(
 PROFILE_STEPS = [
     ("whole report (transaction)", "bench/intake.py", "worker"),
     ("service.intake", "backend/cases/service.py", "intake"),
-    ("  get_category (session.get)", "backend/cases/service.py", "get_category"),
-    ("  find_similar", "backend/cases/service.py", "find_similar"),
-    ("  next_number", "backend/cases/service.py", "next_number"),
-    ("  _append_event (flush + outbox)", "backend/cases/service.py", "_append_event"),
-    ("    Session.flush (case, reporter, event)", "sqlalchemy/orm/session.py", "flush"),
-    ("    outbox publish", "backend/outbox/service.py", "publish"),
+    ("  CATEGORIES.get (from memory)", "backend/catalog/cache.py", "get"),
+    ("  connection checkout + BEGIN", "sqlalchemy/ext/asyncio/session.py", "connection"),
+    ("  similar search + 4 inserts (one statement)", "asyncpg/connection.py", "fetch"),
+    ("  similar-case cell cover", "backend/geo/coords.py", "cell_cover"),
+    ("  next_number (Redis)", "backend/cases/service.py", "next_number"),
+    ("  row values to statement arguments", "backend/cases/service.py", "_args"),
     ("  _start_stage (working calendar)", "backend/cases/service.py", "_start_stage"),
     ("  geocoder.locate", "backend/geo/geocoder.py", "locate"),
     ("commit", "sqlalchemy/ext/asyncio/session.py", "commit"),
@@ -621,8 +625,8 @@ async def bench(args: argparse.Namespace, settings: Any, dsn: str, pg_cpu: Postg
         cache = GeocoderCache()
         async with factory() as session:
             await cache.get(session)  # loaded once per process (then re-checked every 10 s): not per report
-        statements = await trace_statements(engine, factory, cache, next(jobs))
-        log(f"one report sends {len(statements)} statements (besides the pool's ping, BEGIN and COMMIT):")
+        statements = await trace_statements(factory, cache, jobs)
+        log(f"one report sends {len(statements)} statement(s) besides BEGIN and COMMIT (and a Redis INCR):")
         for s in statements:
             log(f"  {s}")
 

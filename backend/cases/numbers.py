@@ -12,6 +12,7 @@ A report that fails after numbering leaves a gap; numbers are unique, not gaples
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -24,12 +25,14 @@ from backend.worktime import SHANGHAI
 KEY_TTL_S = 3 * 24 * 3600
 
 _redis: Redis | None = None
+_incr: Any = None  # the script below registered on _redis (EVALSHA, loaded again if Redis forgot it)
 
 
 def use_redis(redis: Redis | None) -> None:
     """Number through this Redis from now on (None: back to the database counter)."""
-    global _redis
+    global _redis, _incr
     _redis = redis
+    _incr = redis.register_script(_INCR_EXISTING) if redis is not None else None
 
 
 def format_number(day: str, seq: int) -> str:
@@ -54,12 +57,12 @@ return redis.call('INCR', KEYS[1])
 
 async def _from_redis(redis: Redis, session: AsyncSession, day: str) -> int:
     key = f"case-number:{day}"
-    seq = int(await redis.eval(_INCR_EXISTING, 1, key))  # type: ignore[misc]
+    seq = int(await _incr(keys=[key], client=redis))
     if seq == -1:
         # Seed above everything used: the database's highest number of the day (and the counter row).
         # Two callers racing here compute the same floor; SET NX lets one write it, both then INCR.
         await redis.set(key, await _db_max(session, day), nx=True, ex=KEY_TTL_S)
-        seq = int(await redis.eval(_INCR_EXISTING, 1, key))  # type: ignore[misc]
+        seq = int(await _incr(keys=[key], client=redis))
     return seq
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
+from functools import lru_cache
 from numbers import Real
 from typing import NamedTuple
 
 import h3
+from h3.api import basic_int as h3_int
 
 from backend.errors import ValidationFailed
 
@@ -293,3 +295,37 @@ def cells_within(
         if haversine_m(lat, lng, c_lat, c_lng) <= keep_within_m:
             cells.add(str(cell))
     return cells
+
+
+def cell_cover(lat: float, lng: float, radius_m: float, res: int) -> tuple[int, ...]:
+    """H3 cells (as integers) at ``res`` covering every point within ``radius_m`` of (lat, lng).
+
+    A slightly wider cover than ``cells_within``, computed once per (cell of the point, radius): it covers
+    the radius around *any* point of that cell, so hot paths (intake's similar-case search) reuse it from
+    memory instead of walking a k-ring and measuring each cell every time."""
+    return _cover_of_cell(h3_int.latlng_to_cell(lat, lng, res), float(radius_m), res)
+
+
+@lru_cache(maxsize=65_536)
+def _cover_of_cell(origin: int, radius_m: float, res: int) -> tuple[int, ...]:
+    if not H3_MIN_RESOLUTION_FOR_RADIUS <= res <= 15:
+        raise ValidationFailed(f"H3 resolution for radius queries must be 5-15, got {res}")
+    if radius_m < 0 or not math.isfinite(radius_m):
+        raise ValidationFailed("radius must be a finite, non-negative number of metres")
+    edge_m = float(h3.average_hexagon_edge_length(res, unit="m"))
+    circumradius = _H3_CIRCUMRADIUS_PER_EDGE * edge_m
+    # Every point of the origin cell is within ``circumradius`` of its centre: cover that wider disk.
+    reach = radius_m + circumradius
+    k = max(0, math.ceil((reach / edge_m + _H3_DISK_OFFSET) / _H3_DISK_GROWTH_PER_RING))
+    if 3 * k * (k + 1) + 1 > _H3_MAX_CELLS_DEFAULT:
+        raise ValidationFailed(
+            f"radius {radius_m:g} m at H3 resolution {res} needs more than {_H3_MAX_CELLS_DEFAULT} cells",
+            details={"radius_m": radius_m, "res": res, "k": k},
+        )
+    o_lat, o_lng = h3_int.cell_to_latlng(origin)
+    keep_within_m = reach + circumradius
+    return tuple(
+        cell
+        for cell in h3_int.grid_disk(origin, k)
+        if haversine_m(o_lat, o_lng, *h3_int.cell_to_latlng(cell)) <= keep_within_m
+    )

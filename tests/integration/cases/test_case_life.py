@@ -238,18 +238,41 @@ async def test_similar_search_uses_the_index(db: Any) -> None:
     from sqlalchemy import text
 
     await db.execute(text("SET LOCAL enable_seqscan = off"))
-    plan = "\n".join(
-        r[0]
-        for r in (
-            await db.execute(
-                text(
-                    "EXPLAIN SELECT id FROM cases WHERE category_code = 'E0101' AND cell = ANY(ARRAY[1,2,3]::bigint[]) "
-                    "AND state NOT IN ('rejected', 'merged', 'closed') AND created_at >= now() - interval '72 hours'"
-                )
-            )
-        ).all()
-    )
+    category = await service.get_category(db, "E0101")
+    args = service._similar_args(category, 30.84, 114.80, MONDAY_9, service.SIMILAR_LIMIT)
+    driver = await service._driver(db)
+    plan = "\n".join(r[0] for r in await driver.fetch("EXPLAIN " + service.SIMILAR_SQL, *args))
     assert "ix_cases_similar" in plan
+
+
+async def test_intake_finds_its_neighbours_in_the_same_statement_and_records_them(
+    db: Any, geocoder: Any, actors: dict[str, Actor]
+) -> None:
+    lat, lng = await grid_centre(db, ZHUCHENG_GRID)
+    first = await report(db, geocoder, "E0101")
+    assert first.similar == [], "a new case is never its own neighbour"
+    second = await report(db, geocoder, "E0101", actor=Actor.citizen("citizen-bob"))
+    data = IntakeData(source=CaseSource.citizen, category_code="E0101", lat=lat + 0.0002, lng=lng, description="又一堆")
+    third = await service.intake(db, geocoder, Actor.citizen("citizen-carol"), data, now=MONDAY_9)
+    # Nearest first: the two at the centre (0 m) before nothing else; ~22 m from the third report.
+    assert [s.case_id for s in second.similar] == [first.case.id] and second.similar[0].distance_m == 0.0
+    assert {s.case_id for s in third.similar} == {first.case.id, second.case.id}
+    assert all(15 < s.distance_m < 30 for s in third.similar)
+    category = await service.get_category(db, "E0101")
+    found = await service.find_similar(db, category, lat + 0.0002, lng, now=MONDAY_9, exclude=third.case.id)
+    assert [(s.case_id, s.distance_m) for s in found] == [(s.case_id, s.distance_m) for s in third.similar]
+    recorded = {
+        e.case_id: e.data["similar"]
+        for e in await db.scalars(select(CaseEvent).where(CaseEvent.action == "report"))
+        if e.case_id in {first.case.id, second.case.id, third.case.id}
+    }
+    assert recorded == {
+        first.case.id: [],
+        second.case.id: [str(first.case.id)],
+        third.case.id: [str(s.case_id) for s in third.similar],
+    }
+    other = await report(db, geocoder, "E0102")
+    assert other.similar == [], "another category is never similar"
 
 
 async def test_intake_refuses_bad_input_and_writes_nothing(db: Any, geocoder: Any) -> None:

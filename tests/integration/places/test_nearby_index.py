@@ -262,3 +262,34 @@ async def test_an_unknown_id_reloads_the_places_even_while_the_token_is_trusted(
     await redis.geoadd(toilets.INDEX.geo_key, [other.lng, other.lat, str(other.id)])
     await redis.set(toilets.INDEX.version_key, "changed-elsewhere")
     assert [h.toilet.code for h in (await toilets.nearby(db, redis, *CENTRE)).items] == ["V-1", "V-2"]
+
+
+async def test_the_live_cache_refreshes_in_the_background_what_it_showed_a_moment_ago(
+    redis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from backend.places import live_cache
+
+    clock = [1000.0]
+    monkeypatch.setattr(live_cache, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    cache = live_cache.LiveCache("toilet", ttl_s=1.0)
+
+    async def free_stalls() -> Any:
+        state = (await cache.get_many(redis, ["R-1"], datetime.now(UTC)))["R-1"]
+        assert state is not None
+        return state.values()["free_stalls"]
+
+    await report(redis, "toilet", "R-1", free_stalls=1)
+    assert await free_stalls() == 1
+    await report(redis, "toilet", "R-1", free_stalls=2)
+    clock[0] += 0.5  # younger than the TTL: served from memory, nothing re-read
+    assert await free_stalls() == 1 and cache._refreshing is None
+    clock[0] += 0.7  # older than the TTL, younger than twice it: served at once, and re-read behind
+    assert await free_stalls() == 1
+    assert cache._refreshing is not None
+    await cache._refreshing
+    assert await free_stalls() == 2
+    clock[0] += 2.5  # older than twice the TTL: read before answering
+    await report(redis, "toilet", "R-1", free_stalls=3)
+    assert await free_stalls() == 3
