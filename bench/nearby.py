@@ -50,6 +50,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,14 +74,14 @@ def bare_factory() -> Any:
     from litestar import Litestar, get
 
     from backend.redis import create_redis
-    from backend.toilets.service import INDEX
+    from backend.toilets.service import INDEX, SEARCH_SPARE
 
     redis = create_redis(os.environ["REDIS_URL"])
     key = INDEX.geo_key
 
     @get("/bare/nearby")
-    async def bare_nearby(lat: float, lng: float, radius_m: int = 500) -> list[str]:
-        ids = await redis.geosearch(key, longitude=lng, latitude=lat, radius=radius_m * 1.003 + 2, unit="m", sort="ASC")
+    async def bare_nearby(lat: float, lng: float, radius_m: int = 500, limit: int = 20) -> list[str]:
+        ids = await redis.geosearch(key, **INDEX.geosearch_args(lat, lng, radius_m, limit + SEARCH_SPARE))
         return [i.decode() for i in ids]
 
     return Litestar([bare_nearby], openapi_config=None)
@@ -93,16 +94,15 @@ def bare_in_app_factory() -> Any:
     from litestar.datastructures import State
 
     from app.main import create_asgi
-    from backend.toilets.service import INDEX
+    from backend.toilets.service import INDEX, SEARCH_SPARE
 
     asgi = create_asgi()
     key = INDEX.geo_key
 
     @get("/bare/nearby")
-    async def bare_nearby(state: State, lat: float, lng: float, radius_m: int = 500) -> list[str]:
-        ids = await state.runtime.redis.geosearch(
-            key, longitude=lng, latitude=lat, radius=radius_m * 1.003 + 2, unit="m", sort="ASC"
-        )
+    async def bare_nearby(state: State, lat: float, lng: float, radius_m: int = 500, limit: int = 20) -> list[str]:
+        args = INDEX.geosearch_args(lat, lng, radius_m, limit + SEARCH_SPARE)
+        ids = await state.runtime.redis.geosearch(key, **args)
         return [i.decode() for i in ids]
 
     asgi.litestar.register(bare_nearby)  # type: ignore[attr-defined]
@@ -374,9 +374,7 @@ async def populate(settings: Any, n: int) -> None:
     """``n`` toilets in a 6 km disc, their live state, the nearby index."""
     from sqlalchemy import insert
 
-    from backend import live
     from backend.db import create_engine, create_session_factory, transaction
-    from backend.live import MetricUpdate
     from backend.models import Toilet, new_id
     from backend.places.rules import OpeningHours
     from backend.redis import create_redis
@@ -401,24 +399,73 @@ async def populate(settings: Any, n: int) -> None:
         async with transaction(create_session_factory(engine)) as session:
             for chunk in range(0, len(rows), 1000):
                 await session.execute(insert(Toilet), rows[chunk : chunk + 1000])
-        now = datetime.now(UTC)
         for row in rows:
-            values = {
-                "free_stalls": rng.randint(0, 10), "occupied_stalls": rng.randint(0, 10),
-                "people_in": rng.randint(0, 30),
-                "nh3": round(rng.uniform(0.05, 1.5), 3), "h2s": round(rng.uniform(0.001, 0.02), 4),
-                "temperature_c": round(rng.uniform(10, 30), 1), "humidity_pct": round(rng.uniform(40, 90), 1),
-                "open": True, "battery_pct": 90,
-            }  # fmt: skip
-            # A 10-minute interval keeps the readings fresh (not stale) for the 30 minutes a run may take.
-            await live.write(
-                redis, "toilet", str(row["code"]), [MetricUpdate(k, v, now, "bench", 600) for k, v in values.items()]
-            )
+            await write_reading(redis, rng, str(row["code"]))
         async with create_session_factory(engine)() as session:
             await INDEX.rebuild(session, redis)
     finally:
         await redis.aclose()
         await engine.dispose()
+
+
+async def write_reading(redis: Any, rng: random.Random, code: str) -> None:
+    """One toilet's sensors report (as device ingest writes it after commit)."""
+    from backend import live
+    from backend.live import MetricUpdate
+
+    now = datetime.now(UTC)
+    values = {
+        "free_stalls": rng.randint(0, 10), "occupied_stalls": rng.randint(0, 10), "people_in": rng.randint(0, 30),
+        "nh3": round(rng.uniform(0.05, 1.5), 3), "h2s": round(rng.uniform(0.001, 0.02), 4),
+        "temperature_c": round(rng.uniform(10, 30), 1), "humidity_pct": round(rng.uniform(40, 90), 1),
+        "open": True, "battery_pct": 90,
+    }  # fmt: skip
+    # A 10-minute interval keeps the readings fresh (not stale) for the 30 minutes a run may take.
+    await live.write(redis, "toilet", code, [MetricUpdate(k, v, now, "bench", 600) for k, v in values.items()])
+
+
+class DeviceWriter:
+    """While a server is measured, every toilet reports again once per ``period_s`` (spread evenly), as
+    their sensors do — so a server that keeps live states in memory pays for the changes it hears."""
+
+    def __init__(self, redis_url: str, codes: list[str], period_s: float) -> None:
+        self.redis_url, self.codes, self.period_s = redis_url, codes, period_s
+        self.writes = 0
+        self.elapsed_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> DeviceWriter:
+        if self.period_s > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    @property
+    def per_s(self) -> float:
+        return self.writes / self.elapsed_s if self.elapsed_s else 0.0
+
+    async def _run(self) -> None:
+        from backend.redis import create_redis
+
+        redis = create_redis(self.redis_url)
+        rng = random.Random(11)
+        rate = len(self.codes) / self.period_s
+        started = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                due = int((time.monotonic() - started) * rate)
+                while self.writes < due:
+                    await write_reading(redis, rng, self.codes[self.writes % len(self.codes)])
+                    self.writes += 1
+                await asyncio.sleep(0.01)
+        finally:
+            self.elapsed_s = time.monotonic() - started
+            await redis.aclose()
 
 
 def start_server(kind: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -501,7 +548,10 @@ def measure(
     from backend.geo import wgs84_to_gcj02
 
     if kind in ("bare", "bare_app"):
-        targets = [f"/bare/nearby?lat={lat:.6f}&lng={lng:.6f}&radius_m={args.radius}" for lat, lng in queries]
+        targets = [
+            f"/bare/nearby?lat={lat:.6f}&lng={lng:.6f}&radius_m={args.radius}&limit={args.limit}"
+            for lat, lng in queries
+        ]
     else:
         gcj = [wgs84_to_gcj02(lat, lng) for lat, lng in queries]
         targets = [
@@ -512,20 +562,22 @@ def measure(
     targets_file.write_text("\n".join(targets))
     port = free_port()
     server = start_server(kind, port, args.workers, env)
+    codes = [f"BN-{i:05d}" for i in range(args.toilets)]
     try:
         body = wait_ready(port, targets[0], server)
         sample = json.loads(body)
         found = len(sample) if kind in ("bare", "bare_app") else len(sample["items"])
-        cpu0, t0 = cpu_of([server.pid]), time.perf_counter()
-        svc0 = cpu_of(services_pids)
-        saturated = run_load(port, targets_file, args, 0.0)
-        wall = time.perf_counter() - t0
-        server_cpu = cpu_of([server.pid]) - cpu0
-        server_cores = server_cpu / wall
-        cpu_ms = server_cpu * 1000 / max(saturated["all_requests"], 1)
-        service_cores = (cpu_of(services_pids) - svc0) / wall
-        rate = args.rate or round(saturated["rps"] * 0.5)
-        fixed = run_load(port, targets_file, args, rate) if kind == "ours" else None
+        with DeviceWriter(env["REDIS_URL"], codes, args.device_period) as devices:
+            cpu0, t0 = cpu_of([server.pid]), time.perf_counter()
+            svc0 = cpu_of(services_pids)
+            saturated = run_load(port, targets_file, args, 0.0)
+            wall = time.perf_counter() - t0
+            server_cpu = cpu_of([server.pid]) - cpu0
+            server_cores = server_cpu / wall
+            cpu_ms = server_cpu * 1000 / max(saturated["all_requests"], 1)
+            service_cores = (cpu_of(services_pids) - svc0) / wall
+            rate = args.rate or round(saturated["rps"] * 0.5)
+            fixed = run_load(port, targets_file, args, rate) if kind == "ours" else None
     finally:
         stop_server(server)
     print(
@@ -533,7 +585,7 @@ def measure(
         f"(p50 {saturated['p50_ms']:.1f} ms, p99 {saturated['p99_ms']:.1f} ms, "
         f"errors {saturated['errors'] or 'none'}); "
         f"server {server_cores:.2f} cores ({cpu_ms:.2f} ms CPU per request), Valkey+PostgreSQL "
-        f"{service_cores:.2f}; {found} results in the first answer",
+        f"{service_cores:.2f}; {found} results in the first answer; {devices.per_s:.0f} live-state writes/s meanwhile",
         file=sys.stderr,
         flush=True,
     )
@@ -550,6 +602,7 @@ def measure(
         "rate": rate,
         "server_cores": server_cores,
         "cpu_ms": cpu_ms,
+        "device_writes_per_s": devices.per_s,
         "found": found,
     }
 
@@ -560,9 +613,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="granian worker processes per server")
-    parser.add_argument("--toilets", type=int, default=5000)
+    parser.add_argument("--toilets", type=int, default=10_000)
     parser.add_argument("--radius", type=int, default=500, help="search radius, metres")
     parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument(
+        "--device-period",
+        type=float,
+        default=60.0,
+        help="each toilet reports again every this many seconds during the runs (0: no writes)",
+    )
     parser.add_argument(
         "--rate", type=float, default=0.0, help="offered load of the fixed-rate latency run (0: half the saturated rps)"
     )
@@ -634,6 +693,7 @@ def main() -> None:
         "radius_m": args.radius,
         "limit": args.limit,
         "results_per_answer": results["ours"]["found"],
+        "device_writes_per_s": {k: round(results[k]["device_writes_per_s"]) for k in results},
         "errors": {k: results[k]["saturated"]["errors"] for k in results},
         "cpu_count": os.cpu_count(),
         "total_run_s": round(time.perf_counter() - started, 1),

@@ -14,6 +14,8 @@ behind it and signs each device's batch with that device's secret). For each req
    ``rejected`` with a reason. Nothing is dropped without saying so;
 5. accepted readings are written with COPY into the day-partitioned table; alarm rules run over
    them (``rules.py``, ``alarms.py``); the device row takes the new window, rule state, last-seen;
+   a parking gate's (道闸) accepted plate readings open and close parking sessions of the lot the
+   gate is installed at (``backend/parking/service.py``) — a malformed one was rejected in step 4;
 6. after commit, the newest value of each metric goes to the live state (``backend/live``).
 
 The device row lock serializes batches of one device (they are rare to race: a resend), and
@@ -48,6 +50,7 @@ from backend.errors import Forbidden, RateLimited, Unauthorized, ValidationFaile
 from backend.live import MetricUpdate
 from backend.live import write as write_live
 from backend.models import Device, DeviceType
+from backend.parking import service as parking
 
 READING_COLUMNS = ["device_id", "ts", "seq", "received_at", "metrics"]
 MAX_SEQ = (1 << 53) - 1  # exact in every JSON parser (and in the OpenAPI document)
@@ -71,7 +74,8 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
 class ReadingResult(msgspec.Struct, omit_defaults=True):
     """What became of ``readings[i]`` (same position). ``reason`` is a stable code when rejected
     (``device_mismatch``, ``too_old``, ``in_future``, ``invalid_metrics``, ``no_metrics``,
-    ``seq_too_old``); ``detail`` says more."""
+    ``seq_too_old``; of a parking gate: ``invalid_plate``, ``invalid_direction``, ``no_parking_lot``);
+    ``detail`` says more."""
 
     seq: int
     status: Literal["accepted", "duplicate", "rejected"]
@@ -131,6 +135,43 @@ _LOCKED_COLUMNS = (
 
 def _reject(seq: int, reason: str, detail: str | None = None) -> ReadingResult:
     return ReadingResult(seq, "rejected", reason, detail)
+
+
+async def _check_gate_events(
+    session: AsyncSession,
+    device: Any,
+    readings: list[Reading],
+    candidates: list[int],
+    decoded: list[dict[str, Any] | None],
+    results: list[ReadingResult | None],
+) -> bool:
+    """Of a parking gate's batch: reject each plate reading that cannot be a gate event (a misread
+    plate, half an event, a gate not installed at a known lot) — before the sequence window, so a
+    rejected reading does not use up its number. True when some events are left."""
+    lot_known: bool | None = None  # looked up once, and only for a batch with events
+    left = False
+    for position, (index, values) in enumerate(zip(candidates, decoded, strict=True)):
+        if values is None:
+            continue
+        try:
+            if parking.gate_event_of(values) is None:
+                continue
+        except ValidationFailed as exc:
+            results[index] = _reject(readings[index].seq, exc.code, exc.message)
+            decoded[position] = None
+            continue
+        if lot_known is None:
+            lot_known = device.object_kind == parking.LOT_KIND and await parking.lot_exists(session, device.object_id)
+        if not lot_known:
+            results[index] = _reject(
+                readings[index].seq,
+                "no_parking_lot",
+                f"the gate is installed at {device.object_kind} {device.object_id!r}, not at a known parking lot",
+            )
+            decoded[position] = None
+            continue
+        left = True
+    return left
 
 
 class Ingestor:
@@ -308,6 +349,10 @@ class Ingestor:
                 except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                     results[index] = _reject(readings[index].seq, "invalid_metrics", str(exc))
                     decoded.append(None)
+        # A parking gate's plate readings are also gate events: checked here, recorded below.
+        gate_events = device.type_code == parking.GATE_DEVICE_TYPE and await _check_gate_events(
+            session, device, readings, candidates, decoded, results
+        )
         # Second pass, in batch order: the sequence window.
         records: list[tuple[Any, ...]] = []
         evaluated: list[tuple[datetime, dict[str, Any]]] = []
@@ -354,6 +399,8 @@ class Ingestor:
                 rule_state[key] = msgspec.to_builtins(new_state)
                 if events:
                     changes += await alarms.apply_events(session, ref, alarms.rule_ref(row, rule), events)
+            if gate_events:
+                await parking.record_gate_readings(session, lot_ref=device.object_id, device_id=me, readings=evaluated)
 
         hwm, bitmap = window.dump()
         await session.execute(

@@ -11,6 +11,7 @@ Device ingest is the only writer (``write``).
 """
 
 from backend.live.store import (
+    CHANGED_CHANNEL,
     STALE_INTERVALS,
     LiveMetric,
     LiveState,
@@ -18,10 +19,12 @@ from backend.live.store import (
     get_state,
     get_states,
     key,
+    parse_key,
     write,
 )
 
 __all__ = [
+    "CHANGED_CHANNEL",
     "STALE_INTERVALS",
     "LiveMetric",
     "LiveState",
@@ -29,5 +32,6 @@ __all__ = [
     "get_state",
     "get_states",
     "key",
+    "parse_key",
     "write",
 ]

@@ -9,6 +9,10 @@ arriving out of order never roll a value back, and two devices on one object (an
 and an odour sensor on a toilet) each keep their own metrics. A metric is *stale* when its reading
 is older than three of its device's reporting intervals: a citizen view shows it as stale, never
 as live. Hashes expire a week after their last write.
+
+A write that changed something publishes the hash's key on ``CHANGED_CHANNEL`` (from the same script,
+so whoever hears it reads the new value): API processes keep what they read in memory and drop an
+object's entry when it changes (``backend/places/live_cache.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from redis.asyncio import Redis
 STALE_INTERVALS = 3
 TTL_S = 7 * 24 * 3600
 KEY_PREFIX = "live"
+CHANGED_CHANNEL = "live-changed"
 
 _WRITE = """
 local n = 0
@@ -40,12 +45,20 @@ for i = 2, #ARGV, 3 do
   end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+if n > 0 then redis.call('PUBLISH', KEYS[2], KEYS[1]) end
 return n
 """
 
 
 def key(kind: str, object_id: str) -> str:
     return f"{KEY_PREFIX}:{kind}:{object_id}"
+
+
+def parse_key(raw: str) -> tuple[str, str] | None:
+    """(kind, object id) of a live-state key, None for anything else."""
+    prefix, _, rest = raw.partition(":")
+    kind, _, object_id = rest.partition(":")
+    return (kind, object_id) if prefix == KEY_PREFIX and kind and object_id else None
 
 
 @dataclass(frozen=True)
@@ -137,4 +150,4 @@ async def write(redis: Redis, kind: str, object_id: str, updates: Iterable[Metri
     if len(args) == 1:
         return 0
     script = redis.register_script(_WRITE)
-    return int(await script(keys=[key(kind, object_id)], args=args))
+    return int(await script(keys=[key(kind, object_id), CHANGED_CHANNEL], args=args))

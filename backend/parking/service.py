@@ -2,9 +2,10 @@
 sessions from gate events, plates citizens bind, paying a session and its receipt, monthly passes, and
 feedback that becomes a case.
 
-Gate events come from the gate devices through device ingest: for a ``parking_gate`` reading with
-``plate`` and ``direction``, ingest calls ``record_gate_event`` (or ``record_gate_readings`` for a
-batch) in its own transaction — a repeated event is recognised and does nothing.
+Gate events come from the gate devices through device ingest: a ``parking_gate`` reading with
+``plate`` and ``direction`` is checked by ``gate_event_of`` (a malformed one is rejected, per reading)
+and, once accepted, goes through ``record_gate_readings`` in the batch's transaction — a repeated
+event is recognised and does nothing.
 
 Services flush; the caller commits. Lot changes stage their change to the nearby index.
 """
@@ -79,6 +80,7 @@ from backend.worktime import SHANGHAI
 log = logging.getLogger("chengguan.parking")
 
 LOT_KIND = "parking_lot"  # gate devices' object kind (object id: the lot's code)
+GATE_DEVICE_TYPE = "parking_gate"  # the device type whose plate readings are gate events
 SPACE_KIND = "parking_space"  # detectors' object kind (object id: the space's code)
 FEEDBACK_CATEGORY = "E0706"  # 停车服务反馈
 FEEDBACK_TYPES = ("收费争议", "泊位信息不准", "道闸或设备故障", "服务态度", "其他")
@@ -208,13 +210,16 @@ def _columns(data: LotInput) -> dict[str, Any]:
     }
 
 
+def _lot_is(ref: uuid.UUID | str) -> Any:
+    try:
+        return ParkingLot.id == uuid.UUID(str(ref))
+    except ValueError:
+        return ParkingLot.code == str(ref)
+
+
 async def _lot(session: AsyncSession, ref: uuid.UUID | str, *, for_update: bool = False) -> ParkingLot:
     """A lot by id or by code."""
-    try:
-        where = ParkingLot.id == uuid.UUID(str(ref))
-    except ValueError:
-        where = ParkingLot.code == str(ref)
-    stmt = select(ParkingLot).where(where)
+    stmt = select(ParkingLot).where(_lot_is(ref))
     if for_update:
         stmt = stmt.with_for_update(key_share=True)  # FOR NO KEY UPDATE: sessions may still point at it
     lot = await session.scalar(stmt)
@@ -224,6 +229,11 @@ async def _lot(session: AsyncSession, ref: uuid.UUID | str, *, for_update: bool 
 
 
 get_lot = _lot
+
+
+async def lot_exists(session: AsyncSession, ref: uuid.UUID | str) -> bool:
+    """Whether a lot has this id or code (its row is not loaded: a gate event locks and reads it)."""
+    return await session.scalar(select(ParkingLot.id).where(_lot_is(ref))) is not None
 
 
 async def _unique_code(session: AsyncSession, code: str, own_id: uuid.UUID | None = None) -> None:
@@ -525,6 +535,20 @@ async def record_gate_event(
     return result
 
 
+def gate_event_of(metrics: Mapping[str, Any]) -> tuple[str, GateDirection] | None:
+    """The plate (normalized) and direction of a gate reading that is an event; None for one with
+    neither (a count of free spaces, the barrier's state). Raises ``ValidationFailed`` —
+    ``invalid_plate`` or ``invalid_direction`` — for a misread plate or half an event."""
+    plate, direction = metrics.get("plate"), metrics.get("direction")
+    if plate is None and direction is None:
+        return None
+    if not isinstance(plate, str):
+        raise ValidationFailed("a gate reading with a direction needs a plate", code="invalid_plate")
+    if direction not in (GateDirection.IN, GateDirection.OUT):
+        raise ValidationFailed("a gate reading with a plate needs direction in or out", code="invalid_direction")
+    return normalize_plate(plate).number, GateDirection(direction)
+
+
 async def record_gate_readings(
     session: AsyncSession,
     *,
@@ -534,16 +558,16 @@ async def record_gate_readings(
 ) -> list[GateResult]:
     """For device ingest: the gate events among a gate device's accepted readings (those with
     ``plate`` and ``direction``), in time order. A reading that cannot be an event (a plate the
-    camera misread, a lot that does not exist) is logged and skipped, never failing the batch; each
-    event runs in a savepoint of its own."""
+    camera misread, a lot that does not exist) is logged and skipped, never failing the batch — ingest
+    rejects those before (``gate_event_of``); each event runs in a savepoint of its own."""
     results: list[GateResult] = []
     for at, metrics in sorted(readings, key=lambda pair: pair[0]):
-        plate, direction = metrics.get("plate"), metrics.get("direction")
-        if not isinstance(plate, str) or direction not in ("in", "out"):
-            continue
         try:
+            event = gate_event_of(metrics)
+            if event is None:
+                continue
             async with session.begin_nested():
-                results.append(await record_gate_event(session, lot_ref, plate, str(direction), at, device_id))
+                results.append(await record_gate_event(session, lot_ref, *event, at, device_id))
         except (ValidationFailed, NotFound) as exc:
             log.warning("gate event of device %s skipped (%s): %s", device_id, exc.code, exc.message)
     return results

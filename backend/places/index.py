@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -41,7 +42,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.geo import BBox, bbox_around, haversine_m
+from backend.geo import EARTH_RADIUS_M, BBox, bbox_around
 from backend.places.live_cache import cache_ms
 
 log = logging.getLogger("chengguan.places")
@@ -51,6 +52,10 @@ AFTER_COMMIT_KEY = "after_commit:places_index"
 # search a little wider, then filter by our own distance.
 _RADIUS_MARGIN = 1.003
 _RADIUS_SLACK_M = 2.0
+_RAD = math.pi / 180.0
+_BEYOND_SHARE = 1e-3
+_BEYOND_SLACK_M = 2.0
+_DIAMETER_M = 2.0 * EARTH_RADIUS_M
 _GEO_MAX_LAT = 85.05112878  # Redis GEO covers Web Mercator's latitudes only
 
 _APPLY = """
@@ -105,6 +110,10 @@ class Hit(Generic[P]):
 class SearchResult(Generic[P]):
     hits: list[Hit[P]]
     source: Literal["redis", "database"]
+    # None: every place within the radius is in ``hits``. Otherwise the search was cut at ``count``
+    # places and every place missing from ``hits`` is at least ``beyond_m`` away: hits up to that
+    # distance are exactly the nearest.
+    beyond_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -211,38 +220,43 @@ class PlaceIndex(Generic[P]):
                 self._cache = (version, {p.id: p for p in await self._load_all(session)})
         return self._cache[1]
 
-    def _geosearch_args(self, lat: float, lng: float, radius_m: float) -> dict[str, Any]:
+    def geosearch_args(self, lat: float, lng: float, radius_m: float, count: int | None = None) -> dict[str, Any]:
+        """The arguments of the one ``GEOSEARCH`` a search sends (the bench's bare endpoint sends it too)."""
         return {
             "longitude": lng,
             "latitude": lat,
             "radius": radius_m * _RADIUS_MARGIN + _RADIUS_SLACK_M,
             "unit": "m",
             "sort": "ASC",
+            "count": count,
         }
 
-    async def _geosearch(self, redis: Redis, lat: float, lng: float, radius_m: float) -> tuple[list[bytes], Any]:
+    async def _geosearch(
+        self, redis: Redis, lat: float, lng: float, radius_m: float, count: int | None
+    ) -> tuple[list[bytes], Any]:
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.geosearch(self.geo_key, **self._geosearch_args(lat, lng, radius_m))
+            pipe.geosearch(self.geo_key, **self.geosearch_args(lat, lng, radius_m, count))
             pipe.get(self.version_key)
             ids, version = await pipe.execute()
         self._checked = time.monotonic()
         return ids, version
 
     async def _ids_and_places(
-        self, sessions: SessionSource, redis: Redis, lat: float, lng: float, radius_m: float
+        self, sessions: SessionSource, redis: Redis, lat: float, lng: float, radius_m: float, count: int | None
     ) -> tuple[list[str], dict[str, P]]:
         cache = self._cache
         if cache is not None and time.monotonic() - self._checked < self.version_ttl_s:
             # The token was read a moment ago: one GEOSEARCH, the records from memory.
-            raw = await redis.geosearch(self.geo_key, **self._geosearch_args(lat, lng, radius_m))
+            raw = await redis.geosearch(self.geo_key, **self.geosearch_args(lat, lng, radius_m, count))
             ids = [i.decode() for i in raw]
-            if all(i in cache[1] for i in ids):
-                return ids, cache[1]
-        raw, version = await self._geosearch(redis, lat, lng, radius_m)
+            known = cache[1]
+            if all(i in known for i in ids):
+                return ids, known
+        raw, version = await self._geosearch(redis, lat, lng, radius_m, count)
         if version is None:  # the set is gone (Redis restarted empty, or was flushed)
             async with session_of(sessions) as session:
                 await self.rebuild(session, redis)
-            raw, version = await self._geosearch(redis, lat, lng, radius_m)
+            raw, version = await self._geosearch(redis, lat, lng, radius_m, count)
         ids = [i.decode() for i in raw]
         places = await self._places(sessions, version)
         if not all(i in places for i in ids):  # changed since this process loaded them
@@ -251,15 +265,29 @@ class PlaceIndex(Generic[P]):
         return ids, places
 
     async def search(
-        self, sessions: SessionSource, redis: Redis, lat: float, lng: float, radius_m: float
+        self,
+        sessions: SessionSource,
+        redis: Redis,
+        lat: float,
+        lng: float,
+        radius_m: float,
+        *,
+        count: int | None = None,
     ) -> SearchResult[P]:
         """Places within ``radius_m`` of (lat, lng), nearest first (WGS-84) — from Redis, or from
-        PostgreSQL when Redis cannot be reached."""
+        PostgreSQL when Redis cannot be reached.
+
+        ``count`` asks Redis for the nearest ``count`` only (a dense city has hundreds of places within
+        a kilometre, and a phone shows twenty); the result's ``beyond_m`` then says how far its answer
+        is exact (see ``SearchResult``)."""
+        last: P | None = None
         try:
             if abs(lat) > _GEO_MAX_LAT:  # nothing of ours up there; PostgreSQL answers (nothing)
                 raise _OutOfRange
-            ids, places = await self._ids_and_places(sessions, redis, lat, lng, radius_m)
+            ids, places = await self._ids_and_places(sessions, redis, lat, lng, radius_m, count)
             found: Iterable[P] = [places[i] for i in ids if i in places]
+            if count is not None and len(ids) >= count:
+                last = places.get(ids[-1])
             source: Literal["redis", "database"] = "redis"
         except (RedisError, _OutOfRange) as exc:
             if isinstance(exc, RedisError):
@@ -267,13 +295,28 @@ class PlaceIndex(Generic[P]):
             async with session_of(sessions) as session:
                 found = await self._load_box(session, bbox_around(lat, lng, radius_m))
             source = "database"
+        # ``haversine_m`` inlined, with what depends only on the query point computed once: the same
+        # operations in the same order, so the same distances (the fallback's answers equal Redis's).
         hits = []
+        phi1 = lat * _RAD
+        cos, sin, asin, sqrt = math.cos, math.sin, math.asin, math.sqrt
+        cos_phi1 = cos(phi1)
         for place in found:
-            distance = haversine_m(lat, lng, place.lat, place.lng)
+            phi2 = place.lat * _RAD
+            h = sin((phi2 - phi1) / 2.0) ** 2 + cos_phi1 * cos(phi2) * sin((place.lng - lng) * _RAD / 2.0) ** 2
+            distance = _DIAMETER_M * asin(sqrt(min(1.0, h)))
             if distance <= radius_m:
                 hits.append(Hit(place, distance))
         hits.sort(key=lambda h: (h.distance_m, h.place.id))
-        return SearchResult(hits, source)
+        beyond_m = None
+        if last is not None:
+            # Redis ranked by its own distance (another Earth radius, ~0.6 m geohash rounding): a place
+            # it left out is no nearer than the last it returned, less 0.1 % and 2 m to spare.
+            phi2 = last.lat * _RAD
+            h = sin((phi2 - phi1) / 2.0) ** 2 + cos_phi1 * cos(phi2) * sin((last.lng - lng) * _RAD / 2.0) ** 2
+            beyond = _DIAMETER_M * asin(sqrt(min(1.0, h))) * (1 - _BEYOND_SHARE) - _BEYOND_SLACK_M
+            beyond_m = beyond if beyond <= radius_m else None
+        return SearchResult(hits, source, beyond_m)
 
 
 # --- after commit ---------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.geo import BBox, GridGeocoder
 from backend.models import Department, Grid, Toilet, new_id
 from backend.places import service as places
-from backend.places.index import PlaceIndex, SessionSource
+from backend.places.index import PlaceIndex, SearchResult, SessionSource
 from backend.places.live_cache import LiveCache
 from backend.places.rules import InvalidHours, OpeningHours, Walk, walking
 from backend.storage import StorageService
@@ -263,6 +263,8 @@ def _status(info: ToiletInfo, state: live.LiveState | None, now: datetime) -> To
 
 
 LIVE = LiveCache(LIVE_KIND)
+NO_FILTERS = ToiletFilters()
+SEARCH_SPARE = 10  # places asked of Redis beyond the limit, so ties and rounding rarely need a second search
 
 
 async def nearby(
@@ -281,7 +283,20 @@ async def nearby(
     now = now or datetime.now(UTC)
     radius_m = min(max(radius_m, 1.0), MAX_RADIUS_M)
     limit = min(max(limit, 1), MAX_LIMIT)
-    found = await INDEX.search(session, redis, lat, lng, radius_m)
+    # Unfiltered, the nearest ``limit`` are the answer: ask Redis for those (and a few to spare) rather
+    # than for every toilet within the radius, and search again in full if that was not enough.
+    count = limit + SEARCH_SPARE if filters == NO_FILTERS else None
+    found = await INDEX.search(session, redis, lat, lng, radius_m, count=count)
+    items, live_ok = await _pick(redis, found, limit, filters, now)
+    if found.beyond_m is not None and (len(items) < limit or items[-1].distance_m > found.beyond_m):
+        found = await INDEX.search(session, redis, lat, lng, radius_m)
+        items, live_ok = await _pick(redis, found, limit, filters, now)
+    return NearbyToilets(items, found.source, live_ok)
+
+
+async def _pick(
+    redis: Redis, found: SearchResult[ToiletInfo], limit: int, filters: ToiletFilters, now: datetime
+) -> tuple[list[ToiletHit], bool]:
     candidates = [h for h in found.hits if matches_facilities(h.place, filters)]
     live_ok = found.source == "redis"
     items: list[ToiletHit] = []
@@ -305,7 +320,7 @@ async def nearby(
                 items.append(ToiletHit(info, hit.distance_m, walking(hit.distance_m), status, open_now))
                 if len(items) == limit:
                     break
-    return NearbyToilets(items, found.source, live_ok)
+    return items, live_ok
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -112,6 +113,33 @@ async def test_metrics_are_exposed(client: httpx.AsyncClient) -> None:
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert "chengguan_requests_total" in response.text
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+async def test_metrics_count_by_route_template_and_status_never_by_raw_path(client: httpx.AsyncClient) -> None:
+    route = "/api/mp/v1/toilets/{toilet_id}"
+    labels = {"method": "GET", "path": route, "status_code": "404", "app_name": "chengguan"}
+    before = (await client.get("/metrics")).text
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    for toilet_id in ids:
+        assert (await client.get(f"/api/mp/v1/toilets/{toilet_id}")).status_code == 404
+    after = (await client.get("/metrics")).text
+    assert (
+        _sample(after, "chengguan_requests_total", **labels)
+        == _sample(before, "chengguan_requests_total", **labels) + 2
+    )
+    assert _sample(after, "chengguan_request_duration_seconds_count", **labels) >= 2
+    assert _sample(after, "chengguan_requests_in_progress", method="GET", path=route) == 0
+    assert not any(toilet_id in after for toilet_id in ids)
 
 
 async def test_admin_login_page_and_redirects(client: httpx.AsyncClient) -> None:

@@ -264,32 +264,48 @@ async def test_an_unknown_id_reloads_the_places_even_while_the_token_is_trusted(
     assert [h.toilet.code for h in (await toilets.nearby(db, redis, *CENTRE)).items] == ["V-1", "V-2"]
 
 
-async def test_the_live_cache_refreshes_in_the_background_what_it_showed_a_moment_ago(
-    redis: Any, monkeypatch: pytest.MonkeyPatch
+async def _spy_searches(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    calls: list[Any] = []
+    real = toilets.INDEX.search
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        result = await real(*args, **kwargs)
+        calls.append((kwargs.get("count"), result.beyond_m, len(result.hits)))
+        return result
+
+    monkeypatch.setattr(toilets.INDEX, "search", spy)
+    return calls
+
+
+async def test_unfiltered_it_asks_redis_for_the_nearest_few_and_answers_as_the_full_search(
+    db: Any, redis: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from types import SimpleNamespace
+    for i in range(60):  # 60 toilets within 300 m, at distinct distances
+        await add_toilet(db, f"D-{i:02d}", i * 37 % 360, 20 + i * 4.7)
+    await db.flush()
+    full = await toilets.INDEX.search(db, redis, *CENTRE, 300)
+    assert len(full.hits) == 60 and full.beyond_m is None
+    calls = await _spy_searches(monkeypatch)
+    found = await toilets.nearby(db, redis, *CENTRE, radius_m=300, limit=5)
+    assert [h.toilet.code for h in found.items] == [h.place.code for h in full.hits[:5]]
+    assert [round(h.distance_m, 6) for h in found.items] == [round(h.distance_m, 6) for h in full.hits[:5]]
+    ((count, beyond_m, hits),) = calls
+    assert count == 5 + toilets.SEARCH_SPARE and hits == count, "Redis returned only the nearest few"
+    assert beyond_m is not None and found.items[-1].distance_m <= beyond_m
+    calls.clear()
+    accessible = await toilets.nearby(db, redis, *CENTRE, radius_m=300, limit=5, filters=ToiletFilters(accessible=True))
+    assert calls == [(None, None, 60)], "a filtered search asks for every toilet within the radius"
+    assert len(accessible.items) <= 5
 
-    from backend.places import live_cache
 
-    clock = [1000.0]
-    monkeypatch.setattr(live_cache, "time", SimpleNamespace(monotonic=lambda: clock[0]))
-    cache = live_cache.LiveCache("toilet", ttl_s=1.0)
-
-    async def free_stalls() -> Any:
-        state = (await cache.get_many(redis, ["R-1"], datetime.now(UTC)))["R-1"]
-        assert state is not None
-        return state.values()["free_stalls"]
-
-    await report(redis, "toilet", "R-1", free_stalls=1)
-    assert await free_stalls() == 1
-    await report(redis, "toilet", "R-1", free_stalls=2)
-    clock[0] += 0.5  # younger than the TTL: served from memory, nothing re-read
-    assert await free_stalls() == 1 and cache._refreshing is None
-    clock[0] += 0.7  # older than the TTL, younger than twice it: served at once, and re-read behind
-    assert await free_stalls() == 1
-    assert cache._refreshing is not None
-    await cache._refreshing
-    assert await free_stalls() == 2
-    clock[0] += 2.5  # older than twice the TTL: read before answering
-    await report(redis, "toilet", "R-1", free_stalls=3)
-    assert await free_stalls() == 3
+async def test_when_the_nearest_few_are_not_provably_the_nearest_it_searches_again_in_full(
+    db: Any, redis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(40):  # a ring: 40 toilets all 150 m away, where Redis's order is its own
+        await add_toilet(db, f"E-{i:02d}", i * 9.0, 150)
+    await db.flush()
+    full = await toilets.INDEX.search(db, redis, *CENTRE, 500)
+    calls = await _spy_searches(monkeypatch)
+    found = await toilets.nearby(db, redis, *CENTRE, radius_m=500, limit=5)
+    assert [c[0] for c in calls] == [5 + toilets.SEARCH_SPARE, None]
+    assert [h.toilet.code for h in found.items] == [h.place.code for h in full.hits[:5]]
