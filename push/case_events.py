@@ -1,5 +1,6 @@
 """Who hears about a case step: the case core's ``case.event`` and ``case.light`` outbox messages turned
-into notifications (DESIGN §8). Citizens get progress; handlers get new tasks and 催办; shift leads get 超期.
+into notifications (DESIGN §8). Citizens get progress; handlers get new tasks and 催办 (the sweep's at yellow,
+and a person's by hand); shift leads get 超期.
 
 Each notification's dedup key carries the event id, so a job that runs twice notifies once.
 """
@@ -107,6 +108,14 @@ async def on_case_event(session: AsyncSession, payload: dict[str, Any], message:
             data = base | {"summary": f"{task}：{await _summary(session, case)}", "deadline": _deadline(case),
                            "place": case.address}  # fmt: skip
             await notify(session, TASK_ASSIGNED, [Recipient.staff(collector)], data, key)
+    elif action == "urge" and event.data.get("manual"):
+        # 催办 by hand: the handling department hears it as it hears the sweep's yellow, with the urger's
+        # note. No fallback to the shift leads as at yellow: the urger is the command centre itself, so a
+        # case no department holds notifies nobody.
+        handlers = await department_staff(session, case.main_department_id, "handler", "officer")
+        data = base | {"summary": await _summary(session, case), "deadline": _deadline(case), "status": "收到催办",
+                       "note": f"催办意见：{event.note}" if event.note else ""}  # fmt: skip
+        await notify(session, TASK_URGED, handlers, data, key)
 
 
 @handler("case.light")

@@ -207,8 +207,9 @@ TEMPLATES: dict[str, Template] = {
             TASK_URGED,
             "催办",
             "催办：{case_no}",
-            "任务 {case_no}（{summary}）即将到期，请于{deadline}前处理。{note}",
-            {"summary": "待处理任务", "deadline": "规定时限", "note": ""},
+            "任务 {case_no}（{summary}）{status}，请于{deadline}前处理。{note}",
+            # The sweep urges at yellow (即将到期); a person urging by hand says so, with their note.
+            {"summary": "待处理任务", "status": "即将到期", "deadline": "规定时限", "note": ""},
         ),
         _staff(
             TASK_OVERDUE,

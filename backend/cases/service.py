@@ -21,7 +21,7 @@ import msgspec
 from h3.api import basic_int as h3_int
 from sqlalchemy import Select, and_, func, or_, select, text
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
@@ -53,6 +53,8 @@ from backend.worktime import DEFAULT_CALENDAR, WorkingCalendar
 FIELD_TASK_TOPIC = "case.field_task"
 FIELD_TASK_STATES = frozenset({CaseState.verifying, CaseState.disposed})
 """States whose work is a collector's field task: 核实 (verifying) and 核查 (disposed)."""
+REPORTER_KEY = ("case_id", "reporter_kind", "reporter_id")
+"""The columns of ``uq_case_reporters_case_reporter``: one row per reporter and case."""
 SIMILAR_RES = 10  # H3 resolution of ``cases.cell`` (~66 m edge): a 50 m radius touches a handful of cells
 MAX_PAGE = 200
 OPEN_STATES = [s.value for s in CaseState if s not in FINAL_STATES]
@@ -1191,15 +1193,24 @@ async def merge(
     case.merged_into_id = target.id
     case.closed_at = now
     reporters = (await session.scalars(select(CaseReporter).where(CaseReporter.case_id == case.id))).all()
-    for r in reporters:
-        session.add(
-            CaseReporter(
-                case_id=target.id,
-                reporter_kind=r.reporter_kind,
-                reporter_id=r.reporter_id,
-                reporter_phone=r.reporter_phone,
-                original_case_id=r.original_case_id,
+    if reporters:
+        # Someone who reported (or followed) both cases already follows the surviving one: skipped.
+        await session.execute(
+            insert(CaseReporter)
+            .values(
+                [
+                    {
+                        "id": new_id(),
+                        "case_id": target.id,
+                        "reporter_kind": r.reporter_kind,
+                        "reporter_id": r.reporter_id,
+                        "reporter_phone": r.reporter_phone,
+                        "original_case_id": r.original_case_id,
+                    }
+                    for r in reporters
+                ]
             )
+            .on_conflict_do_nothing(index_elements=REPORTER_KEY)
         )
     await _finish(
         session, case, category, actor, role, CaseAction.merge, from_state, to_state, None,
@@ -1262,7 +1273,8 @@ async def follow(
 ) -> tuple[Case, bool]:
     """我也遇到 ("me too") — a citizen joins an open case as one more reporter (上报人) instead of filing a duplicate,
     and from then on sees it among their reports. Returns (case, whether they were added now); following
-    a case one already reported or follows changes nothing."""
+    a case one already reported or follows changes nothing. Two taps at once add one row: the insert
+    itself is the check (the second waits on the unique index and then inserts nothing)."""
     if actor.kind != "citizen" or actor.id is None:
         raise Forbidden("only citizens follow cases", code="forbidden")
     now = now or _now()
@@ -1271,15 +1283,21 @@ async def follow(
         raise NotFound("no such case", code="case_not_found")
     if case.state == CaseState.closed.value:
         raise Conflict("the case is already closed; report the problem anew", code="case_closed")
-    if await _follows(session, case, actor):
-        return case, False
-    session.add(
-        CaseReporter(
-            case_id=case.id, reporter_kind="citizen", reporter_id=actor.id, reporter_phone=None,
+    added = await session.scalar(
+        insert(CaseReporter)
+        .values(
+            id=new_id(), case_id=case.id, reporter_kind="citizen", reporter_id=actor.id, reporter_phone=None,
             original_case_id=case.id,
         )
+        .on_conflict_do_nothing(index_elements=REPORTER_KEY)
+        .returning(CaseReporter.id)
     )  # fmt: skip
-    await session.flush()
+    if added is None:
+        return case, False
+    # Citizens joining at once take turns on the timeline's sequence numbers (a follow does not bump the
+    # case's version as a transition does). NO KEY UPDATE: the reporter rows' foreign-key locks on the
+    # case do not conflict with it, so two joiners cannot deadlock.
+    await session.execute(select(Case.id).where(Case.id == case.id).with_for_update(key_share=True))
     await _append_event(session, case, actor, Role.citizen, "follow", case.state, now=now)
     return case, True
 

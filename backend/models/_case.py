@@ -201,18 +201,23 @@ class CaseEvent(IdMixin, Base):
 
 
 class CaseReporter(IdMixin, Base):
-    """上报人 — everyone who reported a case; merged reporters all follow the surviving case."""
+    """上报人 — everyone who reported a case; merged reporters all follow the surviving case. One row per
+    reporter and case (a phone caller without an id is not deduplicated: NULLs are distinct)."""
 
     __tablename__ = "case_reporters"
 
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the unique index below leads with it.
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     reporter_kind: Mapped[str] = mapped_column(String(10))
     reporter_id: Mapped[str | None] = mapped_column(String(64))
     reporter_phone: Mapped[str | None] = mapped_column(String(20))
     original_case_id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    __table_args__ = (Index("ix_case_reporters_reporter", "reporter_kind", "reporter_id"),)
+    __table_args__ = (
+        Index("uq_case_reporters_case_reporter", "case_id", "reporter_kind", "reporter_id", unique=True),
+        Index("ix_case_reporters_reporter", "reporter_kind", "reporter_id"),
+    )
 
 
 class CaseAlarmLink(IdMixin, Base):

@@ -210,6 +210,25 @@ async def test_merge_moves_reporters_and_reopen_returns_to_the_department(
     assert first.main_department_id == await department_id(db, "XZ-HW")
 
 
+async def test_merge_keeps_a_citizen_who_reported_both_cases_once(
+    db: Any, geocoder: Any, actors: dict[str, Actor]
+) -> None:
+    alice, bob = Actor.citizen("citizen-alice"), Actor.citizen("citizen-bob")
+    first = (await report(db, geocoder, "E0101", actor=alice)).case
+    second = (await report(db, geocoder, "E0101", actor=alice, description="垃圾还在")).case  # alice again
+    assert (await service.follow(db, bob, second.id, now=MONDAY_9))[1] is True
+    assert (await service.follow(db, bob, first.id, now=MONDAY_9))[1] is True  # bob is on both, too
+    third = (await report(db, geocoder, "E0101", actor=Actor.citizen("citizen-carol"))).case
+
+    await service.merge(db, actors["seat1"], second.id, first.id, now=MONDAY_9)
+    await service.merge(db, actors["seat1"], third.id, first.id, now=MONDAY_9)
+    rows = await service.reporters_of(db, first.id)
+    assert sorted(r.reporter_id or "" for r in rows) == ["citizen-alice", "citizen-bob", "citizen-carol"]
+    carol = next(r for r in rows if r.reporter_id == "citizen-carol")
+    assert carol.original_case_id == third.id, "a merged reporter remembers the case they reported"
+    assert (await service.follow(db, alice, first.id, now=MONDAY_9))[1] is False
+
+
 async def test_collector_closes_on_the_spot(db: Any, geocoder: Any, actors: dict[str, Actor]) -> None:
     collector = actors["collector1"]
     case = (await report(db, geocoder, "E0201", actor=collector, source=CaseSource.collector)).case

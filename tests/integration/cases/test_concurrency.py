@@ -83,6 +83,66 @@ async def test_twenty_concurrent_dispatches_exactly_one_wins(factory: Any) -> No
     assert len(events) == 1
 
 
+async def test_twenty_concurrent_follows_by_one_citizen_add_one_reporter(factory: Any) -> None:
+    """Twenty "me too" taps at once, each on its own connection: one adds the citizen, the others are told
+    they already follow the case."""
+    f, created = factory
+    case_id = await _new_case(f, created)
+    citizen = Actor.citizen(f"follower-{uuid.uuid4().hex[:12]}")
+    barrier = asyncio.Barrier(20)
+
+    async def tap() -> bool:
+        async with f() as s:
+            await s.get(Case, case_id)  # everyone has read the case before anyone writes
+            await barrier.wait()
+            _, added = await service.follow(s, citizen, case_id, now=MONDAY_9)
+            await s.commit()
+            return added
+
+    added = await asyncio.gather(*(tap() for _ in range(20)))
+    assert added.count(True) == 1 and added.count(False) == 19
+    async with f() as s:
+        reporters = (
+            await s.scalars(
+                select(CaseReporter).where(CaseReporter.case_id == case_id, CaseReporter.reporter_id == citizen.id)
+            )
+        ).all()
+        follows = await s.scalar(
+            select(func.count())
+            .select_from(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.action == "follow")
+        )
+    assert len(reporters) == 1 and follows == 1
+
+
+async def test_twenty_citizens_saying_me_too_at_once_all_join(factory: Any) -> None:
+    """Different citizens at once: every one is added, and their ``follow`` events take turns on the
+    timeline instead of colliding on its sequence numbers."""
+    f, created = factory
+    case_id = await _new_case(f, created)
+    citizens = [Actor.citizen(f"crowd-{uuid.uuid4().hex[:12]}") for _ in range(20)]
+    barrier = asyncio.Barrier(20)
+
+    async def tap(citizen: Actor) -> bool:
+        async with f() as s:
+            await s.get(Case, case_id)
+            await barrier.wait()
+            _, added = await service.follow(s, citizen, case_id, now=MONDAY_9)
+            await s.commit()
+            return added
+
+    assert await asyncio.gather(*(tap(c) for c in citizens)) == [True] * 20
+    async with f() as s:
+        seqs = (
+            await s.scalars(
+                select(CaseEvent.seq)
+                .where(CaseEvent.case_id == case_id, CaseEvent.action == "follow")
+                .order_by(CaseEvent.seq)
+            )
+        ).all()
+    assert len(seqs) == 20 and len(set(seqs)) == 20
+
+
 async def test_case_numbers_are_unique_under_concurrency(factory: Any) -> None:
     f, _ = factory
 

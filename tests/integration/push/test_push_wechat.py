@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from conftest import PROGRESS_TEMPLATE
 from peers.wechat import WeChatPeer
+from push_support import PROGRESS_TEMPLATE
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
