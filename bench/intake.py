@@ -1,9 +1,10 @@
 """Report intake (信息收集) through ``backend.cases.service.intake`` with 100,000 open cases present.
 
 One report is one transaction, as one request is in the app: check a connection out of the pool, get
-the geocoder (cached in memory), geocode, look for similar open cases, take a case number, insert the
-case, its reporter, the first event and the outbox message, commit. ``--workers`` asyncio tasks, each
-on its own session and connection, file reports back to back for ``--seconds``.
+the geocoder (cached in memory), geocode, take a case number (Redis), then ONE statement looks for
+similar open cases and inserts the case, its reporter, the first event and the outbox message; commit.
+``--workers`` asyncio tasks, each on its own session and connection, file reports back to back for
+``--seconds``.
 
 Baseline in the same run, through the same engine, pool and workers: a bare INSERT of the same case
 row and its event row per transaction (no geocode, similar-case search, number counter, reporter or

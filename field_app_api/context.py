@@ -1,18 +1,24 @@
 """What every field-work handler needs: the caller as staff and case ``Actor`` (device binding checked)
-and the process's resources, as one ``FieldContext`` dependency; and the start-up of the surface."""
+and the process's resources, as one ``FieldContext`` dependency; the start-up of the surface; and the
+handling every write endpoint shares (``write_endpoint``, ``apply_write``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
-from litestar import Litestar
+from litestar import Litestar, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import require_roles
 from app.errors import ErrorBody
-from backend.field.ops import FieldContext
+from backend.field import ops
+from backend.field.enums import OpKind
+from backend.field.ops import FieldContext, OpResult
 from backend.field.partitions import TrackPartitions
 from backend.field.startup import prepare
 from backend.field.tasks import field_actor
@@ -65,3 +71,33 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
         status: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status], generate_examples=False)
         for status in (401, 403, *statuses)
     }
+
+
+# --- writes ------------------------------------------------------------------------------------------
+
+R = TypeVar("R", bound=OpResult)
+
+
+class WriteBody(Protocol):
+    """A write's request body: the client's id and time, then the fields of the write's payload."""
+
+    client_id: str
+    client_ts: datetime
+
+
+def write_endpoint(path: str, *, summary: str, roles: Iterable[str], errors: tuple[int, ...]) -> post:
+    """A write endpoint: POST for staff with one of ``roles``, answered 200 with the write's result (the
+    stored one again when the write's ``client_id`` was seen before), its ``errors`` declared."""
+    return post(
+        path, summary=summary, status_code=200, guards=[require_roles(*roles)], responses=error_responses(*errors)
+    )
+
+
+async def apply_write(field: FieldContext, kind: OpKind, data: WriteBody, answer: type[R], **ids: object) -> R:
+    """Apply the write ``data`` once (``ops.apply``) and return its result, of type ``answer``. Its payload
+    is the body's fields that the kind's payload type has, plus the ids from the path (``case_id=…``)."""
+    payload_type = ops.PAYLOADS[kind]
+    sent = {name: getattr(data, name) for name in payload_type.__struct_fields__ if name not in ids}
+    _, result = await ops.apply(field, kind, data.client_id, data.client_ts, payload_type(**sent, **ids))
+    assert isinstance(result, answer)
+    return result

@@ -674,7 +674,70 @@ async def intake(
 # --- transitions -----------------------------------------------------------------------------------
 
 
-async def _act(
+UNJUDGED_ACTIONS = frozenset({CaseAction.suspend, CaseAction.resume, CaseAction.merge, CaseAction.reopen})
+"""Steps whose event carries no ``on_time``: 挂账 and its end stop and restart the clock without ending a
+stage, a merged duplicate's work goes on in the surviving case, and a closed case has no clock to judge."""
+
+
+@dataclass
+class _Move:
+    """One step of a case under way. ``_begin`` has checked it — the case is in the actor's scope, the
+    actor's role may take the action, the state machine says where the case goes; the step's function
+    applies what is special to its action, then ``record``s the move."""
+
+    session: AsyncSession
+    actor: Actor
+    role: Role
+    action: CaseAction
+    case: Case
+    category: Category
+    from_state: CaseState
+    to_state: CaseState
+    on_time: bool | None  # the stage's limit held when the case left its state (KPIs); None: not judged
+    now: datetime
+    calendar: WorkingCalendar
+
+    async def record(
+        self, *, note: str = "", attachments: Sequence[str] = (), data: dict[str, Any] | None = None
+    ) -> CaseEvent:
+        """Move the case and its stage clock, flush (``Conflict`` if someone else moved the case meanwhile),
+        append the event and its outbox message, and send a new field task (核实/核查) to be assigned."""
+        self.case.state = self.to_state.value
+        self._move_clock()
+        await _flush(self.session)
+        event = await _append_event(
+            self.session, self.case, self.actor, self.role, self.action.value, self.from_state.value,
+            note=note, attachments=attachments, data=data, on_time=self.on_time, now=self.now,
+        )  # fmt: skip
+        if self.to_state in FIELD_TASK_STATES and self.to_state != self.from_state:
+            # 核实/核查 needs a collector on the spot: chosen after commit (live positions are in Redis).
+            await publish(
+                self.session,
+                FIELD_TASK_TOPIC,
+                {"case_id": str(self.case.id), "state": self.case.state, "stage_seq": self.case.stage_seq},
+                dedup_key=f"{FIELD_TASK_TOPIC}:{event.id}",
+            )
+        return event
+
+    def _move_clock(self) -> None:
+        # A stage's clock runs across the states of that stage (dispatched → disposing keeps the dispose
+        # clock); 挂账 stops it and resuming runs it on; a new stage — or the same stage entered again, as
+        # in rework — starts a new clock.
+        case, now, calendar = self.case, self.now, self.calendar
+        if self.to_state is CaseState.suspended:
+            clock = _clock_of(case)
+            if clock is not None:
+                _store_clock(case, clocks.pause(clock, now, calendar), now)
+                case.light = "green"
+        elif self.from_state is CaseState.suspended:
+            clock = _clock_of(case)
+            if clock is not None:
+                _store_clock(case, clocks.resume(clock, now, calendar), now)
+        elif stage_for(self.to_state) != stage_for(self.from_state) or self.action is CaseAction.check_fail:
+            _start_stage(case, self.category, self.to_state, now, calendar)
+
+
+async def _begin(
     session: AsyncSession,
     actor: Actor,
     case_id: uuid.UUID,
@@ -682,68 +745,39 @@ async def _act(
     *,
     now: datetime | None,
     calendar: WorkingCalendar,
-    note: str = "",
-    attachments: Sequence[str] = (),
-    data: dict[str, Any] | None = None,
     expected_version: int | None = None,
-) -> tuple[Case, Category, str, CaseState, Role, bool | None]:
-    """Common part of every step: scope, role, state machine; returns what the caller finishes."""
+) -> _Move:
+    """The checks every step starts with, in this order: the case in the actor's scope (``NotFound``), the
+    version the caller saw (``Conflict``), the actor's role (``Forbidden``), the state machine
+    (``InvalidTransition``)."""
     now = now or _now()
     case = await get_case(session, actor, case_id)
     if expected_version is not None and case.version != expected_version:
         raise Conflict("the case was changed since you loaded it", code="case_changed")
     role = actor.role_for(action)
-    from_state = case.state
+    from_state = CaseState(case.state)
     to_state = transition(
-        CaseState(case.state),
+        from_state,
         action,
         role,
         suspended_from=CaseState(case.suspended_from) if case.suspended_from else None,
     )
     category = await get_category(session, case.category_code)
     clock = _clock_of(case)
-    on_time = clock.on_time(now, calendar) if clock is not None and to_state.value != from_state else None
-    del note, attachments, data
-    return case, category, from_state, to_state, role, on_time
-
-
-async def _finish(
-    session: AsyncSession,
-    case: Case,
-    category: Category,
-    actor: Actor,
-    role: Role,
-    action: CaseAction,
-    from_state: str,
-    to_state: CaseState,
-    on_time: bool | None,
-    *,
-    now: datetime,
-    calendar: WorkingCalendar,
-    note: str = "",
-    attachments: Sequence[str] = (),
-    data: dict[str, Any] | None = None,
-    restart_clock: bool = True,
-) -> CaseEvent:
-    case.state = to_state.value
-    # A stage's clock runs across the states of that stage (dispatched → disposing keeps the dispose
-    # clock); a new stage — or the same stage entered again, as in rework — starts a new clock.
-    if restart_clock and (stage_for(to_state) != stage_for(CaseState(from_state)) or action == CaseAction.check_fail):
-        _start_stage(case, category, to_state, now, calendar)
-    await _flush(session)
-    event = await _append_event(
-        session, case, actor, role, action.value, from_state,
-        note=note, attachments=attachments, data=data, on_time=on_time, now=now,
-    )  # fmt: skip
-    if to_state in FIELD_TASK_STATES and to_state.value != from_state:
-        # 核实/核查 needs a collector on the spot: chosen after commit (live positions are in Redis).
-        await publish(
-            session,
-            FIELD_TASK_TOPIC,
-            {"case_id": str(case.id), "state": case.state, "stage_seq": case.stage_seq},
-            dedup_key=f"{FIELD_TASK_TOPIC}:{event.id}",
-        )
-    return event
+    judged = to_state != from_state and action not in UNJUDGED_ACTIONS
+    return _Move(
+        session=session,
+        actor=actor,
+        role=role,
+        action=action,
+        case=case,
+        category=category,
+        from_state=from_state,
+        to_state=to_state,
+        on_time=clock.on_time(now, calendar) if judged and clock is not None else None,
+        now=now,
+        calendar=calendar,
+    )
 
 
 async def step(
@@ -769,19 +803,13 @@ async def step(
     }
     if action not in simple:
         raise ValidationFailed(f"{action.value} needs its own call", code="invalid_action")
-    now = now or _now()
-    case, category, from_state, to_state, role, on_time = await _act(
-        session, actor, case_id, action, now=now, calendar=calendar, expected_version=expected_version
-    )
+    move = await _begin(session, actor, case_id, action, now=now, calendar=calendar, expected_version=expected_version)
     if action == CaseAction.finish:
-        case.disposed_at = now
-    if to_state == CaseState.closed:
-        case.closed_at = now
-    await _finish(
-        session, case, category, actor, role, action, from_state, to_state, on_time,
-        now=now, calendar=calendar, note=note, attachments=attachments,
-    )  # fmt: skip
-    return case
+        move.case.disposed_at = move.now
+    if move.to_state == CaseState.closed:
+        move.case.closed_at = move.now
+    await move.record(note=note, attachments=attachments)
+    return move.case
 
 
 async def accept(
@@ -795,18 +823,12 @@ async def accept(
     calendar: WorkingCalendar = DEFAULT_CALENDAR,
 ) -> Case:
     """立案 — then 智能分派: a unique confident owner gets it at once; otherwise the dispatcher's queue."""
-    now = now or _now()
-    case, category, from_state, to_state, role, on_time = await _act(
-        session, actor, case_id, CaseAction.accept, now=now, calendar=calendar
-    )
-    case.accepted_at = now
-    await _finish(
-        session, case, category, actor, role, CaseAction.accept, from_state, to_state, on_time,
-        now=now, calendar=calendar, note=note,
-    )  # fmt: skip
+    move = await _begin(session, actor, case_id, CaseAction.accept, now=now, calendar=calendar)
+    move.case.accepted_at = move.now
+    await move.record(note=note)
     if auto_dispatch:
-        await auto_dispatch_case(session, case, now=now, calendar=calendar)
-    return case
+        await auto_dispatch_case(session, move.case, now=move.now, calendar=calendar)
+    return move.case
 
 
 async def reject(
@@ -821,16 +843,10 @@ async def reject(
     """作废 — with a reason the citizen will read."""
     if not reason.strip():
         raise ValidationFailed("a reason is required to reject a case", code="reason_required")
-    now = now or _now()
-    case, category, from_state, to_state, role, on_time = await _act(
-        session, actor, case_id, CaseAction.reject, now=now, calendar=calendar
-    )
-    case.closed_at = now
-    await _finish(
-        session, case, category, actor, role, CaseAction.reject, from_state, to_state, on_time,
-        now=now, calendar=calendar, note=reason, data={"reason": reason},
-    )  # fmt: skip
-    return case
+    move = await _begin(session, actor, case_id, CaseAction.reject, now=now, calendar=calendar)
+    move.case.closed_at = move.now
+    await move.record(note=reason, data={"reason": reason})
+    return move.case
 
 
 def _location(case: Case) -> CaseLocation:
@@ -883,10 +899,10 @@ async def dispatch(
 ) -> Case:
     """派遣 — to a main department, with assisting departments for a 协调件; an override of the
     top-ranked candidate is recorded."""
-    now = now or _now()
-    case, category, from_state, to_state, role, on_time = await _act(
+    move = await _begin(
         session, actor, case_id, CaseAction.dispatch, now=now, calendar=calendar, expected_version=expected_version
     )
+    case = move.case
     department = await session.get(Department, department_id)
     if department is None or not department.active:
         raise ValidationFailed("unknown department", code="unknown_department")
@@ -904,12 +920,11 @@ async def dispatch(
     case.main_department_id = department_id
     case.assist_department_ids = assists
     case.dispatch_rule_id = rule_id
-    case.dispatched_at = now
+    case.dispatched_at = move.now
     if assists:
         case.kind = CaseKind.coordination.value
-    await _finish(
-        session, case, category, actor, role, CaseAction.dispatch, from_state, to_state, on_time,
-        now=now, calendar=calendar, note=note,
+    await move.record(
+        note=note,
         data={"department_id": str(department_id), "assist_department_ids": [str(a) for a in assists],
               "override": override, "suggested_department_id": suggested, "rule_id": str(rule_id) if rule_id else None},
     )  # fmt: skip
@@ -928,10 +943,8 @@ async def return_case(
     """回退 — the department says it is not theirs; the rule that sent it loses confidence."""
     if not reason.strip():
         raise ValidationFailed("a reason is required to return a case", code="reason_required")
-    now = now or _now()
-    case, category, from_state, to_state, role, on_time = await _act(
-        session, actor, case_id, CaseAction.return_, now=now, calendar=calendar
-    )
+    move = await _begin(session, actor, case_id, CaseAction.return_, now=now, calendar=calendar)
+    case = move.case
     returned_by = case.main_department_id
     if case.dispatch_rule_id is not None:
         row = await session.get(DispatchRuleRow, case.dispatch_rule_id, with_for_update=True)
@@ -945,10 +958,7 @@ async def return_case(
     case.dispatch_rule_id = None
     # The returning department drops out of the candidates the dispatcher sees next.
     case.dispatch_candidates = [c for c in case.dispatch_candidates if c["department_id"] != str(returned_by)]
-    await _finish(
-        session, case, category, actor, role, CaseAction.return_, from_state, to_state, on_time,
-        now=now, calendar=calendar, note=reason, data={"reason": reason, "department_id": str(returned_by)},
-    )  # fmt: skip
+    await move.record(note=reason, data={"reason": reason, "department_id": str(returned_by)})
     return case
 
 
@@ -977,10 +987,8 @@ async def request_extension(
     calendar: WorkingCalendar = DEFAULT_CALENDAR,
 ) -> Case:
     """延期申请 — one pending request at a time; the deadline moves only when approved."""
-    now = now or _now()
-    case, category, from_state, to_state, role, _ = await _act(
-        session, actor, case_id, CaseAction.request_extension, now=now, calendar=calendar
-    )
+    move = await _begin(session, actor, case_id, CaseAction.request_extension, now=now, calendar=calendar)
+    case = move.case
     if case.extension_request is not None:
         raise Conflict("an extension request is already pending", code="extension_pending")
     clock = _clock_of(case)
@@ -989,11 +997,14 @@ async def request_extension(
     clocks.extend(clock, amount, unit, calendar)  # validates amount and unit kind now, not at approval
     if not reason.strip():
         raise ValidationFailed("a reason is required", code="reason_required")
-    case.extension_request = {"amount": amount, "unit": unit, "reason": reason, "by": actor.id, "at": now.isoformat()}
-    await _finish(
-        session, case, category, actor, role, CaseAction.request_extension, from_state, to_state, None,
-        now=now, calendar=calendar, note=reason, data={"amount": amount, "unit": unit}, restart_clock=False,
-    )  # fmt: skip
+    case.extension_request = {
+        "amount": amount,
+        "unit": unit,
+        "reason": reason,
+        "by": actor.id,
+        "at": move.now.isoformat(),
+    }
+    await move.record(note=reason, data={"amount": amount, "unit": unit})
     return case
 
 
@@ -1008,10 +1019,8 @@ async def decide_extension(
     calendar: WorkingCalendar = DEFAULT_CALENDAR,
 ) -> Case:
     action = CaseAction.approve_extension if approve else CaseAction.deny_extension
-    now = now or _now()
-    case, category, from_state, to_state, role, _ = await _act(
-        session, actor, case_id, action, now=now, calendar=calendar
-    )
+    move = await _begin(session, actor, case_id, action, now=now, calendar=calendar)
+    case = move.case
     request = case.extension_request
     if request is None:
         raise Conflict("no extension request is pending", code="no_extension_pending")
@@ -1020,14 +1029,11 @@ async def decide_extension(
         clock = _clock_of(case)
         if clock is not None:
             extended = clocks.extend(clock, float(request["amount"]), request["unit"], calendar)
-            _store_clock(case, extended, now)
+            _store_clock(case, extended, move.now)
             data["deadline"] = extended.deadline.isoformat() if extended.deadline else None
         case.extensions += 1
     case.extension_request = None
-    await _finish(
-        session, case, category, actor, role, action, from_state, to_state, None,
-        now=now, calendar=calendar, note=note, data=data, restart_clock=False,
-    )  # fmt: skip
+    await move.record(note=note, data=data)
     return case
 
 
@@ -1041,20 +1047,10 @@ async def suspend(
     calendar: WorkingCalendar = DEFAULT_CALENDAR,
 ) -> Case:
     """挂账 — the clock stops until resumed."""
-    now = now or _now()
-    case, _category, from_state, to_state, role, _ = await _act(
-        session, actor, case_id, CaseAction.suspend, now=now, calendar=calendar
-    )
-    clock = _clock_of(case)
-    case.suspended_from = from_state
-    case.state = to_state.value
-    if clock is not None:
-        paused = clocks.pause(clock, now, calendar)
-        _store_clock(case, paused, now)
-        case.light = "green"
-    await _flush(session)
-    await _append_event(session, case, actor, role, CaseAction.suspend.value, from_state, note=reason, now=now)
-    return case
+    move = await _begin(session, actor, case_id, CaseAction.suspend, now=now, calendar=calendar)
+    move.case.suspended_from = move.from_state.value  # where resume goes back to
+    await move.record(note=reason)
+    return move.case
 
 
 async def resume(
@@ -1066,18 +1062,10 @@ async def resume(
     now: datetime | None = None,
     calendar: WorkingCalendar = DEFAULT_CALENDAR,
 ) -> Case:
-    now = now or _now()
-    case, _category, from_state, to_state, role, _ = await _act(
-        session, actor, case_id, CaseAction.resume, now=now, calendar=calendar
-    )
-    case.state = to_state.value
-    case.suspended_from = None
-    clock = _clock_of(case)
-    if clock is not None:
-        _store_clock(case, clocks.resume(clock, now, calendar), now)
-    await _flush(session)
-    await _append_event(session, case, actor, role, CaseAction.resume.value, from_state, note=note, now=now)
-    return case
+    move = await _begin(session, actor, case_id, CaseAction.resume, now=now, calendar=calendar)
+    move.case.suspended_from = None
+    await move.record(note=note)
+    return move.case
 
 
 URGE_ROLES = (Role.shift_lead, Role.dispatcher, Role.seat)
@@ -1123,12 +1111,10 @@ async def check(
 ) -> Case:
     """核查 — pass closes the case (结案); fail sends it back to the department (返工)."""
     action = CaseAction.check_pass if passed else CaseAction.check_fail
-    now = now or _now()
-    case, category, from_state, to_state, role, on_time = await _act(
-        session, actor, case_id, action, now=now, calendar=calendar
-    )
+    move = await _begin(session, actor, case_id, action, now=now, calendar=calendar)
+    case = move.case
     if passed:
-        case.closed_at = now
+        case.closed_at = move.now
         if case.dispatch_rule_id is not None:
             row = await session.get(DispatchRuleRow, case.dispatch_rule_id, with_for_update=True)
             if row is not None:
@@ -1136,10 +1122,7 @@ async def check(
                 row.successes += 1
     else:
         case.reworks += 1
-    await _finish(
-        session, case, category, actor, role, action, from_state, to_state, on_time,
-        now=now, calendar=calendar, note=note, attachments=attachments,
-    )  # fmt: skip
+    await move.record(note=note, attachments=attachments)
     return case
 
 
@@ -1154,19 +1137,14 @@ async def reopen(
 ) -> Case:
     """Reopen a closed case (not fixed, dissatisfied callback, alarm back) and send it straight back
     to the department that closed it."""
-    now = now or _now()
-    case, category, from_state, to_state, role, _ = await _act(
-        session, actor, case_id, CaseAction.reopen, now=now, calendar=calendar
-    )
+    move = await _begin(session, actor, case_id, CaseAction.reopen, now=now, calendar=calendar)
+    case = move.case
     case.reopens += 1
     case.closed_at = None
     previous = case.main_department_id
-    await _finish(
-        session, case, category, actor, role, CaseAction.reopen, from_state, to_state, None,
-        now=now, calendar=calendar, note=reason, data={"reason": reason},
-    )  # fmt: skip
+    await move.record(note=reason, data={"reason": reason})
     if previous is not None:
-        await dispatch(session, Actor.system(), case.id, previous, rule_id=case.dispatch_rule_id, now=now,
+        await dispatch(session, Actor.system(), case.id, previous, rule_id=case.dispatch_rule_id, now=move.now,
                        calendar=calendar, note="重新打开后派回原处置部门")  # fmt: skip
     return case
 
@@ -1183,15 +1161,13 @@ async def merge(
     """合并 — the duplicate ends as ``merged``; its reporters follow the surviving case."""
     if case_id == into_case_id:
         raise ValidationFailed("a case cannot be merged into itself", code="invalid_merge")
-    now = now or _now()
     target = await get_case(session, actor, into_case_id)
     if target.state in {s.value for s in FINAL_STATES} - {CaseState.closed.value} or target.merged_into_id:
         raise Conflict("the surviving case is not open", code="invalid_merge")
-    case, category, from_state, to_state, role, _ = await _act(
-        session, actor, case_id, CaseAction.merge, now=now, calendar=calendar
-    )
+    move = await _begin(session, actor, case_id, CaseAction.merge, now=now, calendar=calendar)
+    case = move.case
     case.merged_into_id = target.id
-    case.closed_at = now
+    case.closed_at = move.now
     reporters = (await session.scalars(select(CaseReporter).where(CaseReporter.case_id == case.id))).all()
     if reporters:
         # Someone who reported (or followed) both cases already follows the surviving one: skipped.
@@ -1212,13 +1188,10 @@ async def merge(
             )
             .on_conflict_do_nothing(index_elements=REPORTER_KEY)
         )
-    await _finish(
-        session, case, category, actor, role, CaseAction.merge, from_state, to_state, None,
-        now=now, calendar=calendar, data={"into_case_id": str(target.id), "into_number": target.number},
-    )  # fmt: skip
+    await move.record(data={"into_case_id": str(target.id), "into_number": target.number})
     await _append_event(
-        session, target, actor, role, "merge_in", target.state,
-        data={"merged_case_id": str(case.id), "merged_number": case.number}, now=now,
+        session, target, actor, move.role, "merge_in", target.state,
+        data={"merged_case_id": str(case.id), "merged_number": case.number}, now=move.now,
     )  # fmt: skip
     return case
 

@@ -17,7 +17,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,8 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import live
 from backend.cases.service import IntakeResult
-from backend.citizens import reports
-from backend.citizens.reports import ReportInput
 from backend.citizens.service import CitizenPrincipal
 from backend.citizens.wechat import MiniProgramProvider
 from backend.errors import Conflict, NotFound, ValidationFailed
@@ -173,9 +171,6 @@ class LotInput:
     note: str = ""
 
 
-EDITABLE = frozenset(f.name for f in fields(LotInput))
-
-
 def _columns(data: LotInput) -> dict[str, Any]:
     lat, lng = places.check_point(data.lat, data.lng)
     try:
@@ -236,42 +231,24 @@ async def lot_exists(session: AsyncSession, ref: uuid.UUID | str) -> bool:
     return await session.scalar(select(ParkingLot.id).where(_lot_is(ref))) is not None
 
 
-async def _unique_code(session: AsyncSession, code: str, own_id: uuid.UUID | None = None) -> None:
-    other = await session.scalar(select(ParkingLot.id).where(ParkingLot.code == code))
-    if other is not None and other != own_id:
-        raise Conflict(f"a parking lot with code {code!r} exists", code="parking_lot_code_taken")
+EDITOR = places.PlaceEditor(
+    ParkingLot,
+    LotInput,
+    columns=_columns,
+    find=_lot,
+    index=INDEX,
+    what="parking lot",
+    code_taken="parking_lot_code_taken",
+)
+EDITABLE = EDITOR.editable
 
 
 async def create_lot(session: AsyncSession, data: LotInput) -> ParkingLot:
-    values = _columns(data)
-    await _unique_code(session, values["code"])
-    values["grid_code"], values["street_code"] = await places.locate(session, values["lat"], values["lng"])
-    lot = ParkingLot(id=new_id(), **values)
-    session.add(lot)
-    await session.flush()
-    INDEX.stage_add(session, lot.id, lot.lat, lot.lng)
-    return lot
-
-
-def _as_input(lot: ParkingLot) -> LotInput:
-    return LotInput(**{name: getattr(lot, name) for name in EDITABLE})
+    return await EDITOR.create(session, data)
 
 
 async def update_lot(session: AsyncSession, lot_id: uuid.UUID | str, **changes: Any) -> ParkingLot:
-    unknown = set(changes) - EDITABLE
-    if unknown:
-        raise ValidationFailed(f"cannot change {sorted(unknown)}", code="validation_failed")
-    lot = await _lot(session, lot_id)
-    values = _columns(replace(_as_input(lot), **changes))
-    if values["code"] != lot.code:
-        await _unique_code(session, values["code"], lot.id)
-    if (values["lat"], values["lng"]) != (lot.lat, lot.lng):
-        values["grid_code"], values["street_code"] = await places.locate(session, values["lat"], values["lng"])
-    for name, value in values.items():
-        setattr(lot, name, value)
-    await session.flush()
-    INDEX.stage_add(session, lot.id, lot.lat, lot.lng)
-    return lot
+    return await EDITOR.update(session, lot_id, changes)
 
 
 async def delete_lot(session: AsyncSession, lot_id: uuid.UUID | str) -> None:
@@ -279,9 +256,7 @@ async def delete_lot(session: AsyncSession, lot_id: uuid.UUID | str) -> None:
     lot = await _lot(session, lot_id)
     if await session.scalar(select(ParkingSession.id).where(ParkingSession.lot_id == lot.id).limit(1)) is not None:
         raise Conflict("this lot has parking sessions and cannot be deleted", code="parking_lot_in_use")
-    await session.delete(lot)
-    await session.flush()
-    INDEX.stage_remove(session, lot.id)
+    await EDITOR.delete(session, lot)
 
 
 async def set_spaces(session: AsyncSession, lot_id: uuid.UUID | str, spaces: Sequence[tuple[str, str]]) -> int:
@@ -968,27 +943,21 @@ async def submit_feedback(
 ) -> IntakeResult:
     """停车服务反馈 — a citizen's feedback on a lot becomes a case (E0706) at the lot."""
     lot = await _lot(session, lot_id)
-    if feedback_type not in FEEDBACK_TYPES:
-        raise ValidationFailed(f"feedback_type is one of {', '.join(FEEDBACK_TYPES)}", code="invalid_feedback_type")
+    places.check_feedback_type(feedback_type, FEEDBACK_TYPES)
     answers: dict[str, Any] = {"feedback_type": feedback_type, "lot_id": lot.code}
     if plate:
         answers["plate_number"] = normalize_plate(plate).number
-    address = f"{lot.name}（{lot.address}）" if lot.address else lot.name
-    return await reports.submit(
+    return await places.report_at(
         session,
         storage,
         geocoder,
         provider,
         principal,
-        ReportInput(
-            category_code=FEEDBACK_CATEGORY,
-            lat=lot.lat,
-            lng=lot.lng,
-            description=description,
-            address=address[:200],
-            answers=answers,
-            photo_keys=list(photo_keys),
-        ),
+        lot,
+        category_code=FEEDBACK_CATEGORY,
+        answers=answers,
+        description=description,
+        photo_keys=photo_keys,
     )
 
 

@@ -1,5 +1,6 @@
 """What the toilet and parking services share: checking a place's code and position, placing it in its
-unit grid, and reading import files (CSV and GeoJSON) into rows with every problem listed."""
+unit grid, creating, changing and deleting a place (``PlaceEditor``), feedback on a place that becomes a
+case, and reading import files (CSV and GeoJSON) into rows with every problem listed."""
 
 from __future__ import annotations
 
@@ -7,17 +8,28 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.errors import ValidationFailed
-from backend.geo import CoordSystem, to_wgs84, validate_lat_lng
+from backend.cases.service import IntakeResult
+from backend.citizens import reports
+from backend.citizens.reports import ReportInput
+from backend.citizens.service import CitizenPrincipal
+from backend.citizens.wechat import MiniProgramProvider
+from backend.errors import Conflict, ValidationFailed
+from backend.geo import CoordSystem, GridGeocoder, to_wgs84, validate_lat_lng
 from backend.geo.cache import GeocoderCache
-from backend.models import Department
+from backend.models import Department, ParkingLot, Toilet, new_id
+from backend.places.index import PlaceIndex
+from backend.storage import StorageService
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 GEOCODER = GeocoderCache()
@@ -58,6 +70,123 @@ async def locate(session: AsyncSession, lat: float, lng: float) -> tuple[str | N
 async def department_ids(session: AsyncSession) -> dict[str, Any]:
     """Department code → id (imports name owners by code)."""
     return {code: dept_id for code, dept_id in (await session.execute(select(Department.code, Department.id))).all()}
+
+
+# --- editing places ------------------------------------------------------------------------------------
+
+Row = TypeVar("Row", Toilet, ParkingLot)  # the tables of places
+Input = TypeVar("Input", bound="DataclassInstance")
+
+
+class PlaceEditor(Generic[Row, Input]):
+    """Creating, changing and deleting one kind of place, alike for every kind: the code unique among
+    the kind's places, the unit grid and street kept with the position, every change staged to the
+    nearby index (applied after the commit). What is the kind's own comes in: its row and input types,
+    ``columns`` (the checked column values of an input; raises ``ValidationFailed``), ``find`` (a row
+    by id or code; raises ``NotFound``), its index, and how messages and error codes name it."""
+
+    def __init__(
+        self,
+        model: type[Row],
+        input_type: type[Input],
+        *,
+        columns: Callable[[Input], dict[str, Any]],
+        find: Callable[[AsyncSession, uuid.UUID | str], Awaitable[Row]],
+        index: PlaceIndex[Any],
+        what: str,
+        code_taken: str,
+    ) -> None:
+        self.model: type[Row] = model
+        self.input_type = input_type
+        self.columns = columns
+        self.find: Callable[[AsyncSession, uuid.UUID | str], Awaitable[Row]] = find
+        self.index = index
+        self.what = what
+        self.code_taken = code_taken
+        self.editable = frozenset(f.name for f in fields(input_type))
+
+    async def check_code_free(self, session: AsyncSession, code: str, own_id: uuid.UUID | None = None) -> None:
+        other = await session.scalar(select(self.model.id).where(self.model.code == code))
+        if other is not None and other != own_id:
+            raise Conflict(f"a {self.what} with code {code!r} exists", code=self.code_taken)
+
+    async def create(self, session: AsyncSession, data: Input) -> Row:
+        values = self.columns(data)
+        await self.check_code_free(session, values["code"])
+        values["grid_code"], values["street_code"] = await locate(session, values["lat"], values["lng"])
+        place = self.model(id=new_id(), **values)
+        session.add(place)
+        await session.flush()
+        self.index.stage_add(session, place.id, place.lat, place.lng)
+        return place
+
+    async def update(self, session: AsyncSession, ref: uuid.UUID | str, changes: Mapping[str, Any]) -> Row:
+        """Change some fields (the names of the input type); the whole place is checked again."""
+        unknown = set(changes) - self.editable
+        if unknown:
+            raise ValidationFailed(f"cannot change {sorted(unknown)}", code="validation_failed")
+        place = await self.find(session, ref)
+        current = self.input_type(**{name: getattr(place, name) for name in self.editable})
+        values = self.columns(replace(current, **changes))
+        if values["code"] != place.code:
+            await self.check_code_free(session, values["code"], place.id)
+        if (values["lat"], values["lng"]) != (place.lat, place.lng):
+            values["grid_code"], values["street_code"] = await locate(session, values["lat"], values["lng"])
+        for name, value in values.items():
+            setattr(place, name, value)
+        await session.flush()
+        # Every change, moved or not, changes the index's token: API processes reload the records.
+        self.index.stage_add(session, place.id, place.lat, place.lng)
+        return place
+
+    async def delete(self, session: AsyncSession, place: Row) -> None:
+        """Delete a place the caller found (and found deletable)."""
+        await session.delete(place)
+        await session.flush()
+        self.index.stage_remove(session, place.id)
+
+
+# --- feedback ------------------------------------------------------------------------------------------
+
+
+def check_feedback_type(feedback_type: str, types: Sequence[str]) -> None:
+    if feedback_type not in types:
+        raise ValidationFailed(f"feedback_type is one of {', '.join(types)}", code="invalid_feedback_type")
+
+
+async def report_at(
+    session: AsyncSession,
+    storage: StorageService,
+    geocoder: GridGeocoder,
+    provider: MiniProgramProvider,
+    principal: CitizenPrincipal,
+    place: Toilet | ParkingLot,
+    *,
+    category_code: str,
+    answers: dict[str, Any],
+    description: str,
+    photo_keys: Sequence[str],
+) -> IntakeResult:
+    """服务反馈 — a citizen's feedback on a place becomes a case of ``category_code`` at the place (its
+    name and address as the case's address), through the same intake as any report (text check,
+    photos, similar cases, dispatch)."""
+    address = f"{place.name}（{place.address}）" if place.address else place.name
+    return await reports.submit(
+        session,
+        storage,
+        geocoder,
+        provider,
+        principal,
+        ReportInput(
+            category_code=category_code,
+            lat=place.lat,
+            lng=place.lng,
+            description=description,
+            address=address[:200],
+            answers=answers,
+            photo_keys=list(photo_keys),
+        ),
+    )
 
 
 # --- import files --------------------------------------------------------------------------------------

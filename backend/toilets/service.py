@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,13 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import live
 from backend.cases.service import IntakeResult
-from backend.citizens import reports
-from backend.citizens.reports import ReportInput
 from backend.citizens.service import CitizenPrincipal
 from backend.citizens.wechat import MiniProgramProvider
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.errors import NotFound, ValidationFailed
 from backend.geo import BBox, GridGeocoder
-from backend.models import Department, Grid, Toilet, new_id
+from backend.models import Department, Grid, Toilet
 from backend.places import service as places
 from backend.places.index import PlaceIndex, SearchResult, SessionSource
 from backend.places.live_cache import LiveCache
@@ -121,9 +119,6 @@ class ToiletInput:
     note: str = ""
 
 
-EDITABLE = frozenset(f.name for f in fields(ToiletInput))
-
-
 def _columns(data: ToiletInput) -> dict[str, Any]:
     """The checked column values of a toilet (raises ``ValidationFailed`` naming what is wrong)."""
     lat, lng = places.check_point(data.lat, data.lng)
@@ -170,51 +165,23 @@ async def get_toilet(session: AsyncSession, toilet_id: uuid.UUID | str) -> Toile
     return toilet
 
 
-async def _unique_code(session: AsyncSession, code: str, own_id: uuid.UUID | None = None) -> None:
-    other = await session.scalar(select(Toilet.id).where(Toilet.code == code))
-    if other is not None and other != own_id:
-        raise Conflict(f"a toilet with code {code!r} exists", code="toilet_code_taken")
+EDITOR = places.PlaceEditor(
+    Toilet, ToiletInput, columns=_columns, find=get_toilet, index=INDEX, what="toilet", code_taken="toilet_code_taken"
+)
+EDITABLE = EDITOR.editable
 
 
 async def create_toilet(session: AsyncSession, data: ToiletInput) -> Toilet:
-    values = _columns(data)
-    await _unique_code(session, values["code"])
-    values["grid_code"], values["street_code"] = await places.locate(session, values["lat"], values["lng"])
-    toilet = Toilet(id=new_id(), **values)
-    session.add(toilet)
-    await session.flush()
-    INDEX.stage_add(session, toilet.id, toilet.lat, toilet.lng)
-    return toilet
-
-
-def _as_input(toilet: Toilet) -> ToiletInput:
-    return ToiletInput(**{name: getattr(toilet, name) for name in EDITABLE})
+    return await EDITOR.create(session, data)
 
 
 async def update_toilet(session: AsyncSession, toilet_id: uuid.UUID | str, **changes: Any) -> Toilet:
     """Change some fields (the names of ``ToiletInput``); the whole toilet is checked again."""
-    unknown = set(changes) - EDITABLE
-    if unknown:
-        raise ValidationFailed(f"cannot change {sorted(unknown)}", code="validation_failed")
-    toilet = await get_toilet(session, toilet_id)
-    values = _columns(replace(_as_input(toilet), **changes))
-    if values["code"] != toilet.code:
-        await _unique_code(session, values["code"], toilet.id)
-    if (values["lat"], values["lng"]) != (toilet.lat, toilet.lng):
-        values["grid_code"], values["street_code"] = await places.locate(session, values["lat"], values["lng"])
-    for name, value in values.items():
-        setattr(toilet, name, value)
-    await session.flush()
-    # Every change, moved or not, changes the index's token: API processes reload the records.
-    INDEX.stage_add(session, toilet.id, toilet.lat, toilet.lng)
-    return toilet
+    return await EDITOR.update(session, toilet_id, changes)
 
 
 async def delete_toilet(session: AsyncSession, toilet_id: uuid.UUID | str) -> None:
-    toilet = await get_toilet(session, toilet_id)
-    await session.delete(toilet)
-    await session.flush()
-    INDEX.stage_remove(session, toilet.id)
+    await EDITOR.delete(session, await get_toilet(session, toilet_id))
 
 
 # --- the finder -----------------------------------------------------------------------------------------
@@ -371,24 +338,18 @@ async def submit_feedback(
     """公厕服务反馈 — a citizen's feedback on a toilet becomes a case (E0705) at the toilet, through
     the same intake as any report (text check, photos, similar cases, dispatch)."""
     toilet = await get_toilet(session, toilet_id)
-    if feedback_type not in FEEDBACK_TYPES:
-        raise ValidationFailed(f"feedback_type is one of {', '.join(FEEDBACK_TYPES)}", code="invalid_feedback_type")
-    address = f"{toilet.name}（{toilet.address}）" if toilet.address else toilet.name
-    return await reports.submit(
+    places.check_feedback_type(feedback_type, FEEDBACK_TYPES)
+    return await places.report_at(
         session,
         storage,
         geocoder,
         provider,
         principal,
-        ReportInput(
-            category_code=FEEDBACK_CATEGORY,
-            lat=toilet.lat,
-            lng=toilet.lng,
-            description=description,
-            address=address[:200],
-            answers={"feedback_type": feedback_type, "toilet_id": toilet.code},
-            photo_keys=list(photo_keys),
-        ),
+        toilet,
+        category_code=FEEDBACK_CATEGORY,
+        answers={"feedback_type": feedback_type, "toilet_id": toilet.code},
+        description=description,
+        photo_keys=photo_keys,
     )
 
 

@@ -6,16 +6,16 @@ import dataclasses
 import uuid
 from datetime import date
 
-from litestar import Controller, get, post, put
+from litestar import Controller, get, put
 from litestar.params import Parameter
 
 from app.auth import require_roles
-from backend.field import attendance, ops
+from backend.field import attendance
 from backend.field.enums import OpKind
 from backend.field.ops import FieldContext, PunchResult
 from backend.field.rules import local_day
 from backend.models import Shift
-from field_app_api.context import FIELD_DEPENDENCIES, error_responses
+from field_app_api.context import FIELD_DEPENDENCIES, apply_write, error_responses, write_endpoint
 from field_app_api.fieldwork_schemas import (
     AttendanceReportOut,
     AttendanceRowOut,
@@ -111,33 +111,23 @@ class AttendanceController(Controller):
     tags = ["attendance"]
     dependencies = FIELD_DEPENDENCIES
 
-    @post(
+    @write_endpoint(
         "/check-in",
         summary="签到 — inside (or within the tolerance of) my shift's grids",
-        status_code=200,
-        guards=[require_roles(*FIELD_ROLES)],
-        responses=error_responses(400, 409),
+        roles=FIELD_ROLES,
+        errors=(400, 409),
     )
     async def check_in(self, field: FieldContext, data: PunchIn) -> PunchResult:
-        _, result = await ops.apply(
-            field, OpKind.check_in, data.client_id, data.client_ts, ops.payload_of(OpKind.check_in, data)
-        )
-        assert isinstance(result, PunchResult)
-        return result
+        return await apply_write(field, OpKind.check_in, data, PunchResult)
 
-    @post(
+    @write_endpoint(
         "/check-out",
         summary="签退 — inside (or within the tolerance of) my shift's grids",
-        status_code=200,
-        guards=[require_roles(*FIELD_ROLES)],
-        responses=error_responses(400, 409),
+        roles=FIELD_ROLES,
+        errors=(400, 409),
     )
     async def check_out(self, field: FieldContext, data: PunchIn) -> PunchResult:
-        _, result = await ops.apply(
-            field, OpKind.check_out, data.client_id, data.client_ts, ops.payload_of(OpKind.check_out, data)
-        )
-        assert isinstance(result, PunchResult)
-        return result
+        return await apply_write(field, OpKind.check_out, data, PunchResult)
 
     @get(
         "/report",

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, get, post
+from litestar import Controller, get
 from litestar.params import Parameter
 
-from app.auth import require_roles
-from backend.field import inspections, ops
+from backend.field import inspections
 from backend.field.enums import OpKind
 from backend.field.ops import FieldContext, InspectionResult
 from backend.geo import CoordSystem, from_wgs84
 from backend.models import Inspection
-from field_app_api.context import FIELD_DEPENDENCIES, error_responses
+from field_app_api.context import FIELD_DEPENDENCIES, apply_write, error_responses, write_endpoint
 from field_app_api.fieldwork_schemas import (
     ChecklistItemOut,
     FindingCaseIn,
@@ -81,23 +80,14 @@ class InspectionController(Controller):
     tags = ["inspections"]
     dependencies = FIELD_DEPENDENCIES
 
-    @post(
+    @write_endpoint(
         "",
         summary="执法检查 — record an inspection; findings marked create_case open cases (source inspection)",
-        status_code=200,
-        guards=[require_roles(*INSPECTOR_ROLES)],
-        responses=error_responses(400, 409),
+        roles=INSPECTOR_ROLES,
+        errors=(400, 409),
     )
     async def create(self, field: FieldContext, data: InspectionIn) -> InspectionResult:
-        _, result = await ops.apply(
-            field,
-            OpKind.inspection_create,
-            data.client_id,
-            data.client_ts,
-            ops.payload_of(OpKind.inspection_create, data),
-        )
-        assert isinstance(result, InspectionResult)
-        return result
+        return await apply_write(field, OpKind.inspection_create, data, InspectionResult)
 
     @get("", summary="Inspections I may see (mine, my department's), newest first", responses=error_responses(400))
     async def list_inspections(
@@ -116,17 +106,15 @@ class InspectionController(Controller):
         view = await inspections.get_inspection(field.session, field.staff, inspection_id)
         return _inspection_out(view, coord)
 
-    @post(
+    @write_endpoint(
         "/{inspection_id:uuid}/findings/{seq:int}/case",
         summary="Open a case from a finding (once per finding)",
-        status_code=200,
-        guards=[require_roles(*INSPECTOR_ROLES)],
-        responses=error_responses(400, 404, 409),
+        roles=INSPECTOR_ROLES,
+        errors=(400, 404, 409),
     )
     async def case_from_finding(
         self, field: FieldContext, inspection_id: uuid.UUID, seq: int, data: FindingCaseIn
     ) -> InspectionResult:
-        payload = ops.FindingCaseOp(inspection_id=inspection_id, seq=seq, urgency=data.urgency, answers=data.answers)
-        _, result = await ops.apply(field, OpKind.finding_case, data.client_id, data.client_ts, payload)
-        assert isinstance(result, InspectionResult)
-        return result
+        return await apply_write(
+            field, OpKind.finding_case, data, InspectionResult, inspection_id=inspection_id, seq=seq
+        )

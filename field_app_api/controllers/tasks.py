@@ -12,7 +12,6 @@ from litestar.params import Parameter
 
 from app.auth import require_roles
 from backend.cases.enums import CaseAction, CaseState
-from backend.field import ops
 from backend.field.enums import OpKind, TaskKind
 from backend.field.ops import CaseResult, FieldContext
 from backend.field.photos import presign_photo
@@ -20,11 +19,10 @@ from backend.field.tasks import MAX_PAGE, TaskDetail, TaskView, list_tasks, task
 from backend.geo import CoordSystem, from_wgs84
 from backend.models import CaseEvent
 from backend.storage import StorageService
-from field_app_api.context import FIELD_DEPENDENCIES, error_responses
+from field_app_api.context import FIELD_DEPENDENCIES, apply_write, error_responses, write_endpoint
 from field_app_api.fieldwork_schemas import (
     ActionOut,
     CheckTaskIn,
-    ClientWrite,
     EventOut,
     ExtensionIn,
     FinishIn,
@@ -111,6 +109,11 @@ def _detail_out(detail: TaskDetail, coord: CoordSystem, storage: StorageService)
 CoordParam = Annotated[CoordSystem, Parameter(description="Coordinate system of lat/lng in the answer")]
 
 
+def _case_step(action: str, summary: str, roles: tuple[str, ...]) -> post:
+    """``POST /tasks/{case_id}/<action>``: one step of a case's workflow, answered with the case as it is now."""
+    return write_endpoint(f"/{{case_id:uuid}}/{action}", summary=summary, roles=roles, errors=(400, 404, 409))
+
+
 class TaskController(Controller):
     path = "/tasks"
     tags = ["tasks"]
@@ -145,77 +148,29 @@ class TaskController(Controller):
         detail = await task_detail(field.session, field.actor, case_id)
         return _detail_out(detail, coord, field.storage)
 
-    @post(
-        "/{case_id:uuid}/take",
-        summary="签收 — take a dispatched case",
-        status_code=200,
-        guards=[require_roles(*HANDLER_ROLES)],
-        responses=error_responses(400, 404, 409),
-    )
+    @_case_step("take", "签收 — take a dispatched case", HANDLER_ROLES)
     async def take(self, field: FieldContext, case_id: uuid.UUID, data: TakeIn) -> CaseResult:
-        payload = ops.TakeOp(case_id=case_id, note=data.note)
-        return await _case_write(field, OpKind.case_take, data, payload)
+        return await apply_write(field, OpKind.case_take, data, CaseResult, case_id=case_id)
 
-    @post(
-        "/{case_id:uuid}/finish",
-        summary="处置完成 — with photos of the result (upload first, then list their keys)",
-        status_code=200,
-        guards=[require_roles(*HANDLER_ROLES)],
-        responses=error_responses(400, 404, 409),
-    )
+    @_case_step("finish", "处置完成 — with photos of the result (upload first, then list their keys)", HANDLER_ROLES)
     async def finish(self, field: FieldContext, case_id: uuid.UUID, data: FinishIn) -> CaseResult:
-        payload = ops.FinishOp(case_id=case_id, note=data.note, photos=data.photos)
-        return await _case_write(field, OpKind.case_finish, data, payload)
+        return await apply_write(field, OpKind.case_finish, data, CaseResult, case_id=case_id)
 
-    @post(
-        "/{case_id:uuid}/return",
-        summary="回退 — not our department's case",
-        status_code=200,
-        guards=[require_roles(*HANDLER_ROLES)],
-        responses=error_responses(400, 404, 409),
-    )
+    @_case_step("return", "回退 — not our department's case", HANDLER_ROLES)
     async def return_case(self, field: FieldContext, case_id: uuid.UUID, data: ReturnIn) -> CaseResult:
-        payload = ops.ReturnOp(case_id=case_id, reason=data.reason)
-        return await _case_write(field, OpKind.case_return, data, payload)
+        return await apply_write(field, OpKind.case_return, data, CaseResult, case_id=case_id)
 
-    @post(
-        "/{case_id:uuid}/extension",
-        summary="延期申请 — ask for more time (one pending request at a time)",
-        status_code=200,
-        guards=[require_roles(*HANDLER_ROLES)],
-        responses=error_responses(400, 404, 409),
-    )
+    @_case_step("extension", "延期申请 — ask for more time (one pending request at a time)", HANDLER_ROLES)
     async def extension(self, field: FieldContext, case_id: uuid.UUID, data: ExtensionIn) -> CaseResult:
-        payload = ops.ExtensionOp(case_id=case_id, amount=data.amount, unit=data.unit, reason=data.reason)
-        return await _case_write(field, OpKind.case_extension, data, payload)
+        return await apply_write(field, OpKind.case_extension, data, CaseResult, case_id=case_id)
 
-    @post(
-        "/{case_id:uuid}/verify",
-        summary="核实反馈 — is the reported problem real?",
-        status_code=200,
-        guards=[require_roles(*COLLECTOR_ROLES)],
-        responses=error_responses(400, 404, 409),
-    )
+    @_case_step("verify", "核实反馈 — is the reported problem real?", COLLECTOR_ROLES)
     async def verify(self, field: FieldContext, case_id: uuid.UUID, data: VerifyIn) -> CaseResult:
-        payload = ops.VerifyOp(case_id=case_id, confirmed=data.confirmed, note=data.note, photos=data.photos)
-        return await _case_write(field, OpKind.case_verify, data, payload)
+        return await apply_write(field, OpKind.case_verify, data, CaseResult, case_id=case_id)
 
-    @post(
-        "/{case_id:uuid}/check",
-        summary="核查 — pass closes the case (结案), fail sends it back (返工)",
-        status_code=200,
-        guards=[require_roles(*COLLECTOR_ROLES)],
-        responses=error_responses(400, 404, 409),
-    )
+    @_case_step("check", "核查 — pass closes the case (结案), fail sends it back (返工)", COLLECTOR_ROLES)
     async def check(self, field: FieldContext, case_id: uuid.UUID, data: CheckTaskIn) -> CaseResult:
-        payload = ops.CheckOp(case_id=case_id, passed=data.passed, note=data.note, photos=data.photos)
-        return await _case_write(field, OpKind.case_check, data, payload)
-
-
-async def _case_write(field: FieldContext, kind: OpKind, data: ClientWrite, payload: ops.Payload) -> CaseResult:
-    _, result = await ops.apply(field, kind, data.client_id, data.client_ts, payload)
-    assert isinstance(result, CaseResult)
-    return result
+        return await apply_write(field, OpKind.case_check, data, CaseResult, case_id=case_id)
 
 
 class ReportController(Controller):
@@ -223,19 +178,14 @@ class ReportController(Controller):
     tags = ["tasks"]
     dependencies = FIELD_DEPENDENCIES
 
-    @post(
+    @write_endpoint(
         "",
         summary="监督员上报 — report a problem; close_on_spot reports and closes it at once (即办件)",
-        status_code=200,
-        guards=[require_roles(*COLLECTOR_ROLES)],
-        responses=error_responses(400, 409),
+        roles=COLLECTOR_ROLES,
+        errors=(400, 409),
     )
     async def report(self, field: FieldContext, data: ReportIn) -> CaseResult:
-        _, result = await ops.apply(
-            field, OpKind.case_report, data.client_id, data.client_ts, ops.payload_of(OpKind.case_report, data)
-        )
-        assert isinstance(result, CaseResult)
-        return result
+        return await apply_write(field, OpKind.case_report, data, CaseResult)
 
 
 class UploadController(Controller):

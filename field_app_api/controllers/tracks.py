@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from litestar import Controller, get, post
+from litestar import Controller, get
 from litestar.params import Parameter
 
-from app.auth import require_roles
-from backend.field import ops, tracks
+from backend.field import tracks
 from backend.field.enums import OpKind
 from backend.field.ops import FieldContext, TrackResult
 from backend.geo import CoordSystem, from_wgs84
-from field_app_api.context import FIELD_DEPENDENCIES, error_responses
+from field_app_api.context import FIELD_DEPENDENCIES, apply_write, error_responses, write_endpoint
 from field_app_api.fieldwork_schemas import MileageOut, MileageRowOut, PlaybackOut, TrackIn, TrackPointOut
 
 FIELD_ROLES = ("collector", "handler", "officer")
@@ -24,19 +23,14 @@ class TrackController(Controller):
     tags = ["tracks"]
     dependencies = FIELD_DEPENDENCIES
 
-    @post(
+    @write_endpoint(
         "",
         summary="Upload a batch of GPS points (absurd ones are dropped and counted)",
-        status_code=200,
-        guards=[require_roles(*FIELD_ROLES)],
-        responses=error_responses(400, 409),
+        roles=FIELD_ROLES,
+        errors=(400, 409),
     )
     async def upload(self, field: FieldContext, data: TrackIn) -> TrackResult:
-        _, result = await ops.apply(
-            field, OpKind.track_upload, data.client_id, data.client_ts, ops.payload_of(OpKind.track_upload, data)
-        )
-        assert isinstance(result, TrackResult)
-        return result
+        return await apply_write(field, OpKind.track_upload, data, TrackResult)
 
     @get(
         "/mileage",
