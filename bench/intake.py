@@ -535,7 +535,7 @@ PROFILE_STEPS = [
     ("  CATEGORIES.get (from memory)", "backend/catalog/cache.py", "get"),
     ("  connection checkout + BEGIN", "sqlalchemy/ext/asyncio/session.py", "connection"),
     ("  similar search + 4 inserts (one statement)", "asyncpg/connection.py", "fetch"),
-    ("  similar-case cell cover", "backend/geo/coords.py", "cell_cover"),
+    ("  similar-case H3 cells", "backend/geo/coords.py", "cell_ids_within"),
     ("  next_number (Redis)", "backend/cases/service.py", "next_number"),
     ("  row values to statement arguments", "backend/cases/service.py", "_args"),
     ("  _start_stage (working calendar)", "backend/cases/service.py", "_start_stage"),

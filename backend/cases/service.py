@@ -34,7 +34,7 @@ from backend.catalog.cache import CATEGORIES, CategoryInfo
 from backend.catalog.rules import divert_for, validate_answers
 from backend.dispatch.rules import AreaScope, CaseLocation, DispatchRule, after_return, after_success, resolve
 from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
-from backend.geo import EARTH_RADIUS_M, GridGeocoder, cell_cover, validate_lat_lng
+from backend.geo import EARTH_RADIUS_M, GridGeocoder, cell_ids_within, validate_lat_lng
 from backend.models import (
     Case,
     CaseEvent,
@@ -293,7 +293,7 @@ async def list_cases(
 
 # Open cases of a category in a set of H3 cells within the window, with their great-circle distance (the
 # haversine on the mean-radius sphere, as ``backend.geo.haversine_m``) to ($4, $5), within $6 metres,
-# nearest first. The cells come from ``cell_cover``; the partial index ``(category_code, cell) WHERE
+# nearest first. The cells come from ``cell_ids_within``; the partial index ``(category_code, cell) WHERE
 # open`` finds the rows, the distance keeps the true neighbours.
 SIMILAR_SQL = f"""
 SELECT id, number, state, created_at, dist FROM (
@@ -312,7 +312,7 @@ SIMILAR_LIMIT = 10  # neighbours shown at intake and recorded on the report even
 
 
 def _similar_args(category: Any, lat: float, lng: float, now: datetime, limit: int) -> list[Any]:
-    cells = list(cell_cover(lat, lng, category.similar_radius_m, SIMILAR_RES))
+    cells = cell_ids_within(lat, lng, category.similar_radius_m, SIMILAR_RES)
     since = now - timedelta(hours=category.similar_window_h)
     return [category.code, cells, since, lat, lng, float(category.similar_radius_m), limit]
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import h3
 from sqlalchemy import BigInteger, and_, any_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +26,7 @@ from backend.citizens.rules import CLOSED_STATES, TimelineEntry, citizen_timelin
 from backend.citizens.service import CitizenPrincipal, check_text, get_citizen
 from backend.citizens.wechat import SCENE_COMMENT, SCENE_FORUM, MiniProgramProvider
 from backend.errors import Conflict, ValidationFailed
-from backend.geo import GridGeocoder, cells_within, haversine_m
+from backend.geo import GridGeocoder, cell_ids_within, haversine_m
 from backend.media import service as media
 from backend.models import Case, Category, CategoryMajor, Department, MediaUpload
 from backend.storage import StorageService
@@ -259,7 +258,7 @@ async def public_map(
     if not 1 <= radius_m <= MAP_MAX_RADIUS_M or not 1 <= limit <= MAP_MAX_LIMIT:
         raise ValidationFailed("radius or limit out of range", code="invalid_range")
     now = now or _now()
-    cells = [h3.str_to_int(c) for c in cells_within(lat, lng, radius_m, cases.SIMILAR_RES)]
+    cells = cell_ids_within(lat, lng, radius_m, cases.SIMILAR_RES)
     open_clause = Case.state.not_in(sorted(CLOSED_STATES))
     closed_clause = and_(Case.state == "closed", Case.closed_at >= now - MAP_CLOSED_WITHIN)
     wanted = {"open": open_clause, "closed": closed_clause, "all": or_(open_clause, closed_clause)}[status]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from functools import lru_cache
 from numbers import Real
 from typing import NamedTuple
 
@@ -268,64 +267,49 @@ def cell_of(lat: float, lng: float, res: int) -> str:
 def cells_within(
     lat: float, lng: float, radius_m: float, res: int, *, max_cells: int = _H3_MAX_CELLS_DEFAULT
 ) -> set[str]:
-    """H3 cells at ``res`` that together cover every point within ``radius_m`` of (lat, lng).
+    """H3 cells (hex strings) at ``res`` that together cover every point within ``radius_m`` of (lat, lng);
+    see ``cell_ids_within``."""
+    return {h3_int.int_to_str(cell) for cell in cell_ids_within(lat, lng, radius_m, res, max_cells=max_cells)}
+
+
+_EDGE_M = {res: float(h3.average_hexagon_edge_length(res, unit="m")) for res in range(16)}
+_RAD = math.pi / 180.0
+_DIAMETER_M = 2.0 * EARTH_RADIUS_M
+
+
+def cell_ids_within(
+    lat: float, lng: float, radius_m: float, res: int, *, max_cells: int = _H3_MAX_CELLS_DEFAULT
+) -> list[int]:
+    """H3 cells (as integers, the form stored in BIGINT columns) at ``res`` that together cover every
+    point within ``radius_m`` of (lat, lng).
 
     The set may hold a few cells that merely come close to the circle (a cover, not an exact
     intersection): ``k`` rings are taken from a conservative bound on how fast a k-ring disk grows, then
     cells whose centre is provably too far for any of their points to be within the radius are dropped.
     Supported for resolutions 5-15. Raises ``ValidationFailed`` when the disk would exceed ``max_cells``
     (a fine resolution with a large radius) so a careless query cannot allocate millions of cells.
+    Hot (intake's similar-case search): integer H3 calls and the haversine inlined.
     """
     if not H3_MIN_RESOLUTION_FOR_RADIUS <= res <= 15:
         raise ValidationFailed(f"H3 resolution for radius queries must be 5-15, got {res}")
     if radius_m < 0 or not math.isfinite(radius_m):
         raise ValidationFailed("radius must be a finite, non-negative number of metres")
-    edge_m = float(h3.average_hexagon_edge_length(res, unit="m"))
+    edge_m = _EDGE_M[res]
     k = max(0, math.ceil((radius_m / edge_m + _H3_DISK_OFFSET) / _H3_DISK_GROWTH_PER_RING))
     if 3 * k * (k + 1) + 1 > max_cells:
         raise ValidationFailed(
             f"radius {radius_m:g} m at H3 resolution {res} needs more than {max_cells} cells",
             details={"radius_m": radius_m, "res": res, "k": k},
         )
-    origin = h3.latlng_to_cell(lat, lng, res)
     keep_within_m = radius_m + _H3_CIRCUMRADIUS_PER_EDGE * edge_m
-    cells: set[str] = set()
-    for cell in h3.grid_disk(origin, k):
-        c_lat, c_lng = h3.cell_to_latlng(cell)
-        if haversine_m(lat, lng, c_lat, c_lng) <= keep_within_m:
-            cells.add(str(cell))
+    sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
+    phi1 = lat * _RAD
+    cos_phi1 = cos(phi1)
+    cells = []
+    for cell in h3_int.grid_disk(h3_int.latlng_to_cell(lat, lng, res), k):
+        c_lat, c_lng = h3_int.cell_to_latlng(cell)
+        phi2 = c_lat * _RAD
+        h = sin((phi2 - phi1) / 2.0) ** 2 + cos_phi1 * cos(phi2) * sin((c_lng - lng) * _RAD / 2.0) ** 2
+        if _DIAMETER_M * asin(sqrt(min(1.0, h))) <= keep_within_m:
+            cells.append(cell)
     return cells
-
-
-def cell_cover(lat: float, lng: float, radius_m: float, res: int) -> tuple[int, ...]:
-    """H3 cells (as integers) at ``res`` covering every point within ``radius_m`` of (lat, lng).
-
-    A slightly wider cover than ``cells_within``, computed once per (cell of the point, radius): it covers
-    the radius around *any* point of that cell, so hot paths (intake's similar-case search) reuse it from
-    memory instead of walking a k-ring and measuring each cell every time."""
-    return _cover_of_cell(h3_int.latlng_to_cell(lat, lng, res), float(radius_m), res)
-
-
-@lru_cache(maxsize=65_536)
-def _cover_of_cell(origin: int, radius_m: float, res: int) -> tuple[int, ...]:
-    if not H3_MIN_RESOLUTION_FOR_RADIUS <= res <= 15:
-        raise ValidationFailed(f"H3 resolution for radius queries must be 5-15, got {res}")
-    if radius_m < 0 or not math.isfinite(radius_m):
-        raise ValidationFailed("radius must be a finite, non-negative number of metres")
-    edge_m = float(h3.average_hexagon_edge_length(res, unit="m"))
-    circumradius = _H3_CIRCUMRADIUS_PER_EDGE * edge_m
-    # Every point of the origin cell is within ``circumradius`` of its centre: cover that wider disk.
-    reach = radius_m + circumradius
-    k = max(0, math.ceil((reach / edge_m + _H3_DISK_OFFSET) / _H3_DISK_GROWTH_PER_RING))
-    if 3 * k * (k + 1) + 1 > _H3_MAX_CELLS_DEFAULT:
-        raise ValidationFailed(
-            f"radius {radius_m:g} m at H3 resolution {res} needs more than {_H3_MAX_CELLS_DEFAULT} cells",
-            details={"radius_m": radius_m, "res": res, "k": k},
-        )
-    o_lat, o_lng = h3_int.cell_to_latlng(origin)
-    keep_within_m = reach + circumradius
-    return tuple(
-        cell
-        for cell in h3_int.grid_disk(origin, k)
-        if haversine_m(o_lat, o_lng, *h3_int.cell_to_latlng(cell)) <= keep_within_m
-    )

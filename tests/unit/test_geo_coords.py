@@ -15,7 +15,7 @@ from backend.geo.coords import (
     EARTH_RADIUS_M,
     CoordSystem,
     bbox_around,
-    cell_cover,
+    cell_ids_within,
     cell_of,
     cells_within,
     destination_point,
@@ -292,15 +292,14 @@ def test_cell_of_is_h3_latlng_to_cell() -> None:
     st.floats(min_value=0, max_value=360),
     st.sampled_from([1.0, 1.0, 0.999, 0.5, 0.0]),
 )
-def test_cells_within_and_cell_cover_cover_every_point_within_radius(
+def test_cells_within_covers_every_point_within_radius(
     lat: float, lng: float, res: int, radius_edges: float, bearing: float, fraction: float
 ) -> None:
-    """Points exactly on the circle are the hard case, hence the weight on fraction 1.0. The cached
-    ``cell_cover`` is computed from the point's cell, not the point: it must cover the circle too."""
+    """Points exactly on the circle are the hard case, hence the weight on fraction 1.0."""
     radius = radius_edges * h3.average_hexagon_edge_length(res, unit="m")
     target = destination_point(lat, lng, bearing, radius * fraction)
     assert cell_of(target.lat, target.lng, res) in cells_within(lat, lng, radius, res)
-    assert h3.str_to_int(cell_of(target.lat, target.lng, res)) in cell_cover(lat, lng, radius, res)
+    assert h3.str_to_int(cell_of(target.lat, target.lng, res)) in cell_ids_within(lat, lng, radius, res)
 
 
 @settings(max_examples=200, deadline=None)
@@ -351,18 +350,3 @@ def test_cells_within_refuses_runaway_and_unsupported_queries() -> None:
         cells_within(30.84, 114.80, 1000.0, 4)
     with pytest.raises(ValidationFailed):
         cells_within(30.84, 114.80, -1.0, 9)
-
-
-def test_cell_cover_is_a_superset_of_cells_within_and_not_wasteful() -> None:
-    for lat, lng in ((30.84, 114.80), (30.5801, 114.2734), (30.6003, 114.3101)):
-        for res, radius in ((10, 50.0), (10, 150.0), (9, 500.0)):
-            cover = set(cell_cover(lat, lng, radius, res))
-            assert {h3.str_to_int(c) for c in cells_within(lat, lng, radius, res)} <= cover
-            edge = h3.average_hexagon_edge_length(res, unit="m")
-            assert all(haversine_m(lat, lng, *h3.cell_to_latlng(h3.int_to_str(c))) <= radius + 4 * edge for c in cover)
-
-
-def test_cell_cover_refuses_what_cells_within_refuses() -> None:
-    for radius, res in ((100_000.0, 12), (1000.0, 4), (-1.0, 9), (math.inf, 9)):
-        with pytest.raises(ValidationFailed):
-            cell_cover(30.84, 114.80, radius, res)
