@@ -432,6 +432,10 @@ async def _append_event(
     created in this transaction, so its event is number 1 without asking the database."""
     seq = 0
     if not first:
+        # Events that do not move the case (urge, follow, rate, evidence, merge_in …) do not bump its version,
+        # so two at once would read the same last number: they take turns on the case row. NO KEY UPDATE: the
+        # reporter rows' foreign-key locks do not conflict with it. A transition holds the row already.
+        await session.execute(select(Case.id).where(Case.id == case.id).with_for_update(key_share=True))
         seq = (
             await session.scalar(select(func.coalesce(func.max(CaseEvent.seq), 0)).where(CaseEvent.case_id == case.id))
         ) or 0
@@ -1267,10 +1271,6 @@ async def follow(
     )  # fmt: skip
     if added is None:
         return case, False
-    # Citizens joining at once take turns on the timeline's sequence numbers (a follow does not bump the
-    # case's version as a transition does). NO KEY UPDATE: the reporter rows' foreign-key locks on the
-    # case do not conflict with it, so two joiners cannot deadlock.
-    await session.execute(select(Case.id).where(Case.id == case.id).with_for_update(key_share=True))
     await _append_event(session, case, actor, Role.citizen, "follow", case.state, now=now)
     return case, True
 

@@ -143,6 +143,28 @@ async def test_twenty_citizens_saying_me_too_at_once_all_join(factory: Any) -> N
     assert len(seqs) == 20 and len(set(seqs)) == 20
 
 
+async def test_ten_urges_at_once_all_reach_the_timeline(factory: Any) -> None:
+    """催办 does not move the case (no version bump): ten at once take turns on the timeline's numbers."""
+    f, created = factory
+    case_id = await _new_case(f, created, category="E0101")  # one owner: dispatched on acceptance
+    async with f() as s:
+        lead = await s.scalar(select(Staff).where(Staff.username == "lead1"))
+        assert (await s.get(Case, case_id)).state in {"dispatched", "disposing"}  # type: ignore[union-attr]
+    actor = Actor.staff(lead.id, lead.roles)
+    barrier = asyncio.Barrier(10)
+
+    async def press(i: int) -> int:
+        async with f() as s:
+            await s.get(Case, case_id)
+            await barrier.wait()
+            event = await service.urge(s, actor, case_id, f"第{i}次催办", now=MONDAY_9)
+            await s.commit()
+            return event.seq
+
+    seqs = await asyncio.gather(*(press(i) for i in range(10)))
+    assert len(set(seqs)) == 10
+
+
 async def test_case_numbers_are_unique_under_concurrency(factory: Any) -> None:
     f, _ = factory
 
