@@ -104,6 +104,9 @@ def error_response(status: int, code: str, message: str, details: Any = None, he
 # PostgreSQL refuses text it cannot store — NUL above all, which JSON carries as "\u0000" and
 # msgspec accepts in any str. Whichever field or parameter brought it, the client sent it: a 400.
 UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})  # character_not_in_repertoire, untranslatable
+# deadlock_detected, serialization_failure: two requests wrote the same rows in opposite orders (say,
+# merging case A into B while someone merges B into A). PostgreSQL rolled one back; trying again works.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 def _validation_details(exc: ValidationException) -> Any:
@@ -140,5 +143,13 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return error_response(status, code, message, exc.extra or None, headers=exc.headers)
     if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in UNSTORABLE_TEXT_SQLSTATES:
         return error_response(400, "validation_failed", "Text contains a character that cannot be stored (such as NUL)")
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        log.warning("concurrent update on %s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(
+            409,
+            "concurrent_update",
+            "Someone else changed the same records at the same moment; nothing was saved, try again",
+            headers={"Retry-After": "1"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "Internal server error")
