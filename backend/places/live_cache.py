@@ -114,7 +114,8 @@ class LiveCache:
         started = self._changes
         fetched = await live.get_states(redis, self.kind, object_ids, now=now)
         if len(self._states) > MAX_ENTRIES:
-            self._states = {k: v for k, v in self._states.items() if clock - v[0] < 2 * self.ttl_s}
+            keep_s = 2 * (LISTENED_TTL_S if LISTENER.listening else self.ttl_s)
+            self._states = {k: v for k, v in self._states.items() if clock - v[0] < keep_s}
         raced = self._changes != started
         out = {}
         for object_id, state in fetched.items():
