@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.http1 import Http1  # noqa: E402  (the repository root is on the path only now)
+
 PATH = "/ingest/v1/telemetry"
 METRIC_VARIANTS = 32
 
@@ -117,47 +119,6 @@ class Summary(msgspec.Struct):
     accepted: int
     duplicate: int
     rejected: int
-
-
-class Http1:
-    """A minimal HTTP/1.1 keep-alive client connection: a generic client (httpx) spent more CPU
-    than the server's ingest on this 2-core machine, and every cycle it takes is one the server
-    and PostgreSQL do not get."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        if self.writer is None or self.reader is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        lines = [f"POST {path} HTTP/1.1", f"host: {self.host}:{self.port}", f"content-length: {len(body)}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        self.writer.writelines([("\r\n".join(lines) + "\r\n\r\n").encode(), body])
-        status = int((await self.reader.readline()).split()[1])
-        length, chunked = 0, False
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-        if not chunked:
-            return status, await self.reader.readexactly(length)
-        parts = []
-        while size := int((await self.reader.readline()).strip(), 16):
-            parts.append(await self.reader.readexactly(size))
-            await self.reader.readline()
-        await self.reader.readline()
-        return status, b"".join(parts)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
 
 
 # --- set-up -------------------------------------------------------------------------------------------

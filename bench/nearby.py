@@ -60,6 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.http1 import Http1  # noqa: E402  (the repository root is on the path only now)
+
 CENTRE = (30.58, 114.29)  # WGS-84
 DISC_M = 6000.0
 QUERY_DISC_M = 3000.0
@@ -254,44 +256,6 @@ def fastapi_factory() -> Any:
 # --- the load (runs in its own process) -----------------------------------------------------------------
 
 
-class Http1:
-    """A minimal keep-alive HTTP/1.1 GET client: a general client (httpx) would spend more CPU than
-    the servers under test, on the same two cores."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, target: bytes) -> tuple[int, bytes]:
-        if self.writer is None or self.reader is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self.writer.write(b"GET " + target + b" HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
-        status = int((await self.reader.readline()).split()[1])
-        length, chunked = 0, False
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-        if not chunked:
-            return status, await self.reader.readexactly(length)
-        parts = []
-        while size := int((await self.reader.readline()).strip(), 16):
-            parts.append(await self.reader.readexactly(size))
-            await self.reader.readline()
-        await self.reader.readline()
-        return status, b"".join(parts)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-
-
 async def _load(
     port: int, targets: list[bytes], connections: int, warmup: float, seconds: float, rate: float
 ) -> dict[str, Any]:
@@ -305,7 +269,7 @@ async def _load(
 
     async def worker(n: int) -> None:
         nonlocal count, total
-        conn = Http1(port)
+        conn = Http1("127.0.0.1", port)
         i = n * 7919
         scheduled = t0 + (interval * n / connections if interval else 0.0)
         try:
@@ -325,7 +289,7 @@ async def _load(
                 except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     await conn.close()
-                    conn = Http1(port)
+                    conn = Http1("127.0.0.1", port)
                     continue
                 done = time.perf_counter()
                 total += 1
