@@ -89,6 +89,19 @@ def _valid_key(raw: bytes) -> bool:
 
 
 class IdempotencyMiddleware(ASGIMiddleware):
+    def __call__(self, app: ASGIApp) -> ASGIApp:
+        # Anything but a POST passes straight through, at the cost of one comparison (Litestar's
+        # generic wrapper checks exclusions first: more than some whole GET handlers cost).
+        handle = self.handle
+
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope.get("method") == "POST":
+                await handle(scope, receive, send, app)
+            else:
+                await app(scope, receive, send)
+
+        return middleware
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         method = str(scope.get("method")) if scope["type"] == "http" else None
         raw_key = _header(scope, HEADER.encode()) if method == "POST" else None

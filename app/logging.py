@@ -53,11 +53,12 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
 
 
 access_log = structlog.get_logger("chengguan.access")
+_access_logger = logging.getLogger("chengguan.access")  # its level decides; checked before any work
 
 
 def access_log_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _access_logger.isEnabledFor(logging.INFO):
             await app(scope, receive, send)
             return
         started = time.perf_counter()

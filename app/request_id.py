@@ -3,16 +3,16 @@ carried by every log line and error body of the request."""
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 HEADER = "x-request-id"
+_HEADER_BYTES = HEADER.encode()
 
 
 def current_request_id() -> str:
@@ -29,12 +29,13 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        rid = incoming if incoming and _VALID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if incoming and _VALID.match(incoming) else os.urandom(16).hex()
         token = _request_id.set(rid)
+        header = (_HEADER_BYTES, rid.encode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableScopeHeaders.from_message(message)[HEADER] = rid
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:

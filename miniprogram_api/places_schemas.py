@@ -86,10 +86,12 @@ class ToiletOut(msgspec.Struct):
     accessible_stalls: int
     third_toilet: bool
     baby_care: bool
+    live: ToiletLiveOut
+    # Last, and in this order: the nearby view renders each toilet's fields before these once and
+    # appends these per request (``miniprogram_api/controllers/toilets.py``).
     distance_m: int
     walking_m: int
     walking_min: int
-    live: ToiletLiveOut
 
 
 class ToiletList(msgspec.Struct):

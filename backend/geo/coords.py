@@ -128,13 +128,8 @@ def _gcj_offset_lng(x: float, y: float) -> float:
     return ret
 
 
-def wgs84_to_gcj02(lat: float, lng: float) -> LatLng:
-    """WGS-84 → GCJ-02 with the standard (published, reverse-engineered) algorithm.
-
-    Points outside China (``out_of_china``) are returned unchanged.
-    """
-    if out_of_china(lat, lng):
-        return LatLng(lat, lng)
+def _gcj_shifted(lat: float, lng: float) -> tuple[float, float]:
+    """``wgs84_to_gcj02`` inside the box, as a plain pair (the inverse calls it in a loop)."""
     d_lat = _gcj_offset_lat(lng - 105.0, lat - 35.0)
     d_lng = _gcj_offset_lng(lng - 105.0, lat - 35.0)
     rad_lat = math.radians(lat)
@@ -142,7 +137,17 @@ def wgs84_to_gcj02(lat: float, lng: float) -> LatLng:
     sqrt_magic = math.sqrt(magic)
     d_lat = (d_lat * 180.0) / ((_GCJ_A * (1.0 - _GCJ_EE)) / (magic * sqrt_magic) * math.pi)
     d_lng = (d_lng * 180.0) / (_GCJ_A / sqrt_magic * math.cos(rad_lat) * math.pi)
-    return LatLng(lat + d_lat, lng + d_lng)
+    return lat + d_lat, lng + d_lng
+
+
+def wgs84_to_gcj02(lat: float, lng: float) -> LatLng:
+    """WGS-84 → GCJ-02 with the standard (published, reverse-engineered) algorithm.
+
+    Points outside China (``out_of_china``) are returned unchanged.
+    """
+    if out_of_china(lat, lng):
+        return LatLng(lat, lng)
+    return LatLng(*_gcj_shifted(lat, lng))
 
 
 def gcj02_to_wgs84(lat: float, lng: float) -> LatLng:
@@ -156,7 +161,7 @@ def gcj02_to_wgs84(lat: float, lng: float) -> LatLng:
         return LatLng(lat, lng)
     w_lat, w_lng = lat, lng
     for _ in range(_GCJ_INVERSE_MAX_ITERATIONS):
-        g_lat, g_lng = wgs84_to_gcj02(w_lat, w_lng)
+        g_lat, g_lng = (w_lat, w_lng) if out_of_china(w_lat, w_lng) else _gcj_shifted(w_lat, w_lng)
         err_lat, err_lng = g_lat - lat, g_lng - lng
         if abs(err_lat) < _GCJ_INVERSE_TOLERANCE_DEG and abs(err_lng) < _GCJ_INVERSE_TOLERANCE_DEG:
             break

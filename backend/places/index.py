@@ -36,7 +36,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -100,10 +100,12 @@ class Place(Protocol):
 P = TypeVar("P", bound=Place)
 
 
-@dataclass(frozen=True)
-class Hit(Generic[P]):
-    place: P
+class Hit(NamedTuple, Generic[P]):
+    """Fields in this order so that plain tuple order is nearest first, ties by id."""
+
     distance_m: float
+    place_id: str
+    place: P
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,8 @@ class PlaceIndex(Generic[P]):
         self.version_key = f"places:ver:{kind}"
         self._load_all = load_all
         self._load_box = load_box
-        self._cache: tuple[bytes, dict[str, P]] | None = None
+        # The token the records were loaded at, and the records by id as Redis returns it (bytes).
+        self._cache: tuple[bytes, dict[bytes, P]] | None = None
         # How long the set's token, once read, is trusted (changes made by other processes show this
         # much later; this process's own changes invalidate it at once). Same setting as the live cache.
         self.version_ttl_s = cache_ms() / 1000
@@ -190,7 +193,7 @@ class PlaceIndex(Generic[P]):
                 pipe.delete(self.geo_key)
             pipe.set(self.version_key, token)
             await pipe.execute()
-        self._cache = (token.encode(), {p.id: p for p in places})
+        self._cache = (token.encode(), {p.id.encode(): p for p in places})
         log.info("rebuilt the %s nearby index: %d places", self.kind, len(places))
         return len(places)
 
@@ -214,10 +217,10 @@ class PlaceIndex(Generic[P]):
 
     # --- reading ------------------------------------------------------------------------------------
 
-    async def _places(self, sessions: SessionSource, version: bytes) -> dict[str, P]:
+    async def _places(self, sessions: SessionSource, version: bytes) -> dict[bytes, P]:
         if self._cache is None or self._cache[0] != version:
             async with session_of(sessions) as session:
-                self._cache = (version, {p.id: p for p in await self._load_all(session)})
+                self._cache = (version, {p.id.encode(): p for p in await self._load_all(session)})
         return self._cache[1]
 
     def geosearch_args(self, lat: float, lng: float, radius_m: float, count: int | None = None) -> dict[str, Any]:
@@ -241,28 +244,29 @@ class PlaceIndex(Generic[P]):
         self._checked = time.monotonic()
         return ids, version
 
-    async def _ids_and_places(
+    async def _nearest(
         self, sessions: SessionSource, redis: Redis, lat: float, lng: float, radius_m: float, count: int | None
-    ) -> tuple[list[str], dict[str, P]]:
+    ) -> tuple[list[P], bool]:
+        """The places Redis finds, in its order, and whether it stopped at ``count``."""
         cache = self._cache
         if cache is not None and time.monotonic() - self._checked < self.version_ttl_s:
             # The token was read a moment ago: one GEOSEARCH, the records from memory.
             raw = await redis.geosearch(self.geo_key, **self.geosearch_args(lat, lng, radius_m, count))
-            ids = [i.decode() for i in raw]
             known = cache[1]
-            if all(i in known for i in ids):
-                return ids, known
+            try:
+                return [known[i] for i in raw], count is not None and len(raw) >= count
+            except KeyError:
+                pass  # one this process has not loaded yet: read the token, reload
         raw, version = await self._geosearch(redis, lat, lng, radius_m, count)
         if version is None:  # the set is gone (Redis restarted empty, or was flushed)
             async with session_of(sessions) as session:
                 await self.rebuild(session, redis)
             raw, version = await self._geosearch(redis, lat, lng, radius_m, count)
-        ids = [i.decode() for i in raw]
         places = await self._places(sessions, version)
-        if not all(i in places for i in ids):  # changed since this process loaded them
+        if not all(i in places for i in raw):  # changed since this process loaded them
             self._cache = None
             places = await self._places(sessions, version)
-        return ids, places
+        return [places[i] for i in raw if i in places], count is not None and len(raw) >= count
 
     async def search(
         self,
@@ -284,10 +288,12 @@ class PlaceIndex(Generic[P]):
         try:
             if abs(lat) > _GEO_MAX_LAT:  # nothing of ours up there; PostgreSQL answers (nothing)
                 raise _OutOfRange
-            ids, places = await self._ids_and_places(sessions, redis, lat, lng, radius_m, count)
-            found: Iterable[P] = [places[i] for i in ids if i in places]
-            if count is not None and len(ids) >= count:
-                last = places.get(ids[-1])
+            nearest, cut = await self._nearest(sessions, redis, lat, lng, radius_m, count)
+            found: Iterable[P] = nearest
+            if cut:  # Redis stopped at ``count``: the answer is exact only up to about its farthest
+                if not nearest:
+                    return SearchResult([], "redis", 0.0)
+                last = nearest[-1]
             source: Literal["redis", "database"] = "redis"
         except (RedisError, _OutOfRange) as exc:
             if isinstance(exc, RedisError):
@@ -297,24 +303,25 @@ class PlaceIndex(Generic[P]):
             source = "database"
         # ``haversine_m`` inlined, with what depends only on the query point computed once: the same
         # operations in the same order, so the same distances (the fallback's answers equal Redis's).
-        hits = []
+        hits: list[Hit[P]] = []
+        add = hits.append
         phi1 = lat * _RAD
         cos, sin, asin, sqrt = math.cos, math.sin, math.asin, math.sqrt
         cos_phi1 = cos(phi1)
         for place in found:
             phi2 = place.lat * _RAD
             h = sin((phi2 - phi1) / 2.0) ** 2 + cos_phi1 * cos(phi2) * sin((place.lng - lng) * _RAD / 2.0) ** 2
-            distance = _DIAMETER_M * asin(sqrt(min(1.0, h)))
+            distance = _DIAMETER_M * asin(sqrt(h if h < 1.0 else 1.0))
             if distance <= radius_m:
-                hits.append(Hit(place, distance))
-        hits.sort(key=lambda h: (h.distance_m, h.place.id))
+                add(Hit(distance, place.id, place))
+        hits.sort()  # by distance, then id (ids are unique: places themselves are never compared)
         beyond_m = None
         if last is not None:
             # Redis ranked by its own distance (another Earth radius, ~0.6 m geohash rounding): a place
             # it left out is no nearer than the last it returned, less 0.1 % and 2 m to spare.
             phi2 = last.lat * _RAD
             h = sin((phi2 - phi1) / 2.0) ** 2 + cos_phi1 * cos(phi2) * sin((last.lng - lng) * _RAD / 2.0) ** 2
-            beyond = _DIAMETER_M * asin(sqrt(min(1.0, h))) * (1 - _BEYOND_SHARE) - _BEYOND_SLACK_M
+            beyond = _DIAMETER_M * asin(sqrt(h if h < 1.0 else 1.0)) * (1 - _BEYOND_SHARE) - _BEYOND_SLACK_M
             beyond_m = beyond if beyond <= radius_m else None
         return SearchResult(hits, source, beyond_m)
 

@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend.errors import ValidationFailed
 from backend.worktime import SHANGHAI
@@ -52,8 +52,7 @@ class InvalidHours(ValidationFailed):
     code = "invalid_opening_hours"
 
 
-@dataclass(frozen=True)
-class Walk:
+class Walk(NamedTuple):
     """步行估算 — metres along streets and minutes on foot."""
 
     metres: int
@@ -203,7 +202,10 @@ class OpeningHours:
 
     def is_open(self, at: datetime) -> bool:
         """Open at the instant ``at`` (any time zone; judged in Asia/Shanghai)."""
-        local = at.astimezone(SHANGHAI)
+        return self.is_open_local(at.astimezone(SHANGHAI))
+
+    def is_open_local(self, local: datetime) -> bool:
+        """``is_open`` of a time already in Asia/Shanghai (a search judges many places at one instant)."""
         minute = local.hour * 60 + local.minute
         today = local.date()
         for span in self.spans_on(today):

@@ -29,6 +29,7 @@ from typing import Any
 from backend.live import STALE_INTERVALS, LiveMetric, LiveState
 from backend.places.rules import OpeningHours
 from backend.toilets.enums import ToiletLevel
+from backend.worktime import SHANGHAI
 
 NH3_LIMIT_MG_M3: Mapping[ToiletLevel, float] = {ToiletLevel.FIRST: 0.3, ToiletLevel.SECOND: 1.0, ToiletLevel.THIRD: 3.0}
 H2S_LIMIT_MG_M3 = 0.01
@@ -197,10 +198,10 @@ class ToiletFilters:
 
 def is_open_now(hours: OpeningHours, live: ToiletLive | None, at: datetime) -> bool:
     """Open by the timetable — unless a fresh device reading says otherwise (closed for cleaning, or
-    open late), which wins."""
+    open late), which wins. ``at`` may be given already in Asia/Shanghai (then it is not converted)."""
     if live is not None and live.open is not None:
         return live.open
-    return hours.is_open(at)
+    return hours.is_open_local(at if at.tzinfo is SHANGHAI else at.astimezone(SHANGHAI))
 
 
 def matches_facilities(info: ToiletInfo, filters: ToiletFilters) -> bool:

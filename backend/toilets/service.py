@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -42,6 +42,7 @@ from backend.toilets.rules import (
     matches_facilities,
     matches_live,
 )
+from backend.worktime import SHANGHAI
 
 LIVE_KIND = "toilet"  # the devices' object kind; their object id is the toilet's code
 FEEDBACK_CATEGORY = "E0705"  # 公厕服务反馈
@@ -187,13 +188,15 @@ async def delete_toilet(session: AsyncSession, toilet_id: uuid.UUID | str) -> No
 # --- the finder -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ToiletHit:
+class ToiletHit(NamedTuple):
     toilet: ToiletInfo
     distance_m: float
-    walk: Walk
     live: ToiletLive
     open_now: bool
+
+    @property
+    def walk(self) -> Walk:
+        return walking(self.distance_m)
 
 
 @dataclass(frozen=True)
@@ -264,14 +267,18 @@ async def nearby(
 async def _pick(
     redis: Redis, found: SearchResult[ToiletInfo], limit: int, filters: ToiletFilters, now: datetime
 ) -> tuple[list[ToiletHit], bool]:
-    candidates = [h for h in found.hits if matches_facilities(h.place, filters)]
+    hits = found.hits
+    if filters.accessible or filters.baby_care or filters.third_toilet or filters.levels:
+        hits = [h for h in hits if matches_facilities(h.place, filters)]
+    on_the_moment = filters.open_now or filters.has_free_stall
     live_ok = found.source == "redis"
+    local = now.astimezone(SHANGHAI)  # opening hours are judged at this one instant for every place
     items: list[ToiletHit] = []
     position = 0
-    while len(items) < limit and position < len(candidates):
+    while len(items) < limit and position < len(hits):
         # Filters on the moment drop some: read the live state of a few more than still needed.
         wanted = limit - len(items)
-        chunk = candidates[position : position + (wanted * 2 if filters.open_now or filters.has_free_stall else wanted)]
+        chunk = hits[position : position + (wanted * 2 if on_the_moment else wanted)]
         position += len(chunk)
         states: Mapping[str, live.LiveState | None] = {}
         if live_ok:
@@ -279,12 +286,11 @@ async def _pick(
                 states = await LIVE.get_many(redis, [h.place.code for h in chunk], now)
             except RedisError:
                 live_ok = False
-        for hit in chunk:
-            info = hit.place
+        for distance_m, _, info in chunk:
             status = _status(info, states.get(info.code), now)
-            open_now = is_open_now(info.hours, status, now)
-            if matches_live(filters, status, open_now):
-                items.append(ToiletHit(info, hit.distance_m, walking(hit.distance_m), status, open_now))
+            open_now = is_open_now(info.hours, status, local)
+            if not on_the_moment or matches_live(filters, status, open_now):
+                items.append(ToiletHit(info, distance_m, status, open_now))
                 if len(items) == limit:
                     break
     return items, live_ok

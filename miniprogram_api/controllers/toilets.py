@@ -6,18 +6,19 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
+from litestar.serialization import encode_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.idempotency import IdempotencyKey
 from backend.citizens.service import CitizenPrincipal
 from backend.citizens.wechat import MiniProgramProvider
 from backend.geo import CoordSystem, GridGeocoder, to_wgs84
+from backend.places.rules import walking
 from backend.toilets import service as toilets
-from backend.toilets.rules import ToiletFilters, ToiletInfo, live_status
+from backend.toilets.rules import ToiletFilters, ToiletInfo, ToiletLive
 from miniprogram_api.controllers._common import SIGNED_IN, WECHAT_DOWN
 from miniprogram_api.controllers.places_out import (
     cached_live_out,
@@ -56,18 +57,11 @@ and there is no live status (`live_available: false`).
 """.strip()
 
 
-_templates: dict[tuple[int, str], tuple[ToiletInfo, ToiletOut]] = {}
-_NO_LIVE = toilet_live_out(live_status(1, None))
-
-
-def _template(t: ToiletInfo, coord: str) -> ToiletOut:
-    """The fields of a toilet that do not change from request to request, built once per record
-    (the service keeps the records until a toilet changes)."""
-    hit = _templates.get((id(t), coord))
-    if hit is not None and hit[0] is t:
-        return hit[1]
+def toilet_out(t: ToiletInfo, status: ToiletLive, open_now: bool, coord: str, distance_m: float) -> ToiletOut:
+    """One toilet of a nearby answer as its wire struct."""
     out_lat, out_lng = position(t.lat, t.lng, coord)
-    template = ToiletOut(
+    walk = walking(distance_m)
+    return ToiletOut(
         id=t.id,
         code=t.code,
         name=t.name,
@@ -77,7 +71,7 @@ def _template(t: ToiletInfo, coord: str) -> ToiletOut:
         coord=coord,  # type: ignore[arg-type]
         level=int(t.level),
         level_name=t.level.label,
-        open_now=False,
+        open_now=open_now,
         hours_text=t.hours_text,
         free=t.free,
         fee_amount_fen=t.fee_fen,
@@ -87,15 +81,65 @@ def _template(t: ToiletInfo, coord: str) -> ToiletOut:
         accessible_stalls=t.accessible_stalls,
         third_toilet=t.third_toilet,
         baby_care=t.baby_care,
-        distance_m=0,
-        walking_m=0,
-        walking_min=0,
-        live=_NO_LIVE,
+        live=cached_live_out(status),
+        distance_m=round(distance_m),
+        walking_m=walk.metres,
+        walking_min=walk.minutes,
     )
-    if len(_templates) > 100_000:
-        _templates.clear()
-    _templates[(id(t), coord)] = (t, template)
-    return template
+
+
+class NearbyJson:
+    """The nearby answer as JSON, the same bytes as encoding its ``ToiletList``, at a fraction of the cost.
+
+    A toilet's JSON up to its distance changes only when the toilet, its live status or open-now does,
+    so it is encoded once and kept with what it was made from (the service reuses those objects while
+    nothing changes); each request appends the distance and walking figures and joins the toilets.
+    ``ToiletOut`` ends with exactly those three fields so that this is a plain concatenation.
+    """
+
+    _TAIL = b'"distance_m":0,"walking_m":0,"walking_min":0}'
+    _AFTER_DISTANCE = b'%d,"walking_m":%d,"walking_min":%d}'
+    MAX_ENTRIES = 100_000
+
+    def __init__(self) -> None:
+        # (record id, coord) → (record, status, open_now, JSON up to and including ``"distance_m":``)
+        self._heads: dict[tuple[int, str], tuple[ToiletInfo, ToiletLive, bool, bytes]] = {}
+        self._ends = {
+            (source, live): encode_json(ToiletList([], source, live, WALKING_NOTE))[len(b'{"items":[') :]  # type: ignore[arg-type]
+            for source in ("redis", "database")
+            for live in (True, False)
+        }
+
+    def head(self, t: ToiletInfo, status: ToiletLive, open_now: bool, coord: str) -> bytes:
+        key = (id(t), coord)
+        hit = self._heads.get(key)
+        if hit is not None and hit[0] is t and hit[1] is status and hit[2] is open_now:
+            return hit[3]
+        whole = encode_json(toilet_out(t, status, open_now, coord, 0.0))
+        if not whole.endswith(self._TAIL):  # pragma: no cover - the field order of ToiletOut changed
+            raise RuntimeError("ToiletOut must end with distance_m, walking_m, walking_min")
+        head = whole[: -len(self._TAIL)] + b'"distance_m":'
+        if len(self._heads) >= self.MAX_ENTRIES:
+            self._heads.clear()
+        self._heads[key] = (t, status, open_now, head)
+        return head
+
+    def render(self, found: toilets.NearbyToilets, coord: str) -> bytes:
+        after = self._AFTER_DISTANCE
+        heads = self._heads
+        parts = []
+        for t, distance_m, status, open_now in found.items:
+            hit = heads.get((id(t), coord))
+            if hit is not None and hit[0] is t and hit[1] is status and hit[2] is open_now:
+                head = hit[3]
+            else:
+                head = self.head(t, status, open_now, coord)
+            metres, minutes = walking(distance_m)
+            parts.append(head + after % (round(distance_m), metres, minutes))
+        return b'{"items":[' + b",".join(parts) + self._ends[(found.source, found.live_available)]
+
+
+NEARBY_JSON = NearbyJson()
 
 
 class ToiletController(Controller):
@@ -117,7 +161,7 @@ class ToiletController(Controller):
         baby_care: bool = False,
         third_toilet: bool = False,
         level: Annotated[int | None, Parameter(ge=1, le=3, description="1/2/3 = 一/二/三类")] = None,
-    ) -> ToiletList:
+    ) -> Response[ToiletList]:
         wgs = to_wgs84(lat, lng, CoordSystem(coord))
         filters = ToiletFilters(
             open_now=open_now,
@@ -133,23 +177,9 @@ class ToiletController(Controller):
         found = await toilets.nearby(
             runtime.session_factory, runtime.redis, wgs.lat, wgs.lng, radius_m=radius_m, limit=limit, filters=filters
         )
-        items = [
-            msgspec.structs.replace(
-                _template(hit.toilet, coord),
-                open_now=hit.open_now,
-                distance_m=round(hit.distance_m),
-                walking_m=hit.walk.metres,
-                walking_min=hit.walk.minutes,
-                live=cached_live_out(hit.live),
-            )
-            for hit in found.items
-        ]
-        return ToiletList(
-            items=items,
-            source=found.source,  # type: ignore[arg-type]
-            live_available=found.live_available,
-            walking_note=WALKING_NOTE,
-        )
+        # A ToiletList, already encoded (``NearbyJson``); the annotation documents it as one.
+        body = NEARBY_JSON.render(found, coord)
+        return Response(body, media_type=MediaType.JSON)  # type: ignore[arg-type]
 
     @get("/{toilet_id:uuid}", summary="One toilet: facilities, opening hours and live status")
     async def detail(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from app.logging import configure_logging
 from backend.embedded import EmbeddedValkey, free_port
 from backend.redis import create_redis
 
@@ -167,3 +169,30 @@ async def test_admin_sign_in_only_for_console_roles(
     else:
         assert response.status_code == 400
         assert (await client.get("/admin/")).status_code == 302
+
+
+async def test_request_ids_are_fresh_and_sent_once(client: httpx.AsyncClient) -> None:
+    first, second = await client.get("/healthz"), await client.get("/healthz")
+    assert first.headers.get_list("x-request-id") == [first.headers["x-request-id"]]
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+    assert all(c in "0123456789abcdef" for c in first.headers["x-request-id"])
+
+
+async def test_the_access_log_writes_a_line_per_request_at_info_only(
+    client: httpx.AsyncClient, settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # configure_logging binds its handler to the sys.stderr of the moment: capsys's, here.
+    configure_logging("info", json=True)
+    try:
+        response = await client.get("/api/mp/v1/regions/districts/999999/streets")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+        access = [line for line in lines if line.get("logger") == "chengguan.access"]
+        assert len(access) == 1
+        assert access[0]["event"] == "request" and access[0]["method"] == "GET" and access[0]["status"] == 404
+        assert access[0]["path"] == "/api/mp/v1/regions/districts/999999/streets" and access[0]["ms"] >= 0
+        assert access[0]["request_id"] == response.headers["x-request-id"]
+        configure_logging("warning", json=True)
+        await client.get("/api/mp/v1/regions/districts/999999/streets")
+        assert not [line for line in capsys.readouterr().err.splitlines() if "chengguan.access" in line]
+    finally:
+        configure_logging(settings.app.log_level, settings.app.log_json)
