@@ -23,12 +23,12 @@ import requests
 from redis import Redis as SyncRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
+from backend.citizens.wechat import MiniProgramClient  # the one client of the mini-program's server API
 from backend.models import Notification, WeChatSubscribeGrant
 from backend.settings import PushSettings, WeChatSettings
 from push.enums import Channel
@@ -132,36 +132,6 @@ class DevWeChatSubscribe(WeChatSubscribe):
         return f"dev-{uuid.uuid4().hex[:16]}"
 
 
-class _MiniProgramClient(WeChatClient):  # type: ignore[misc]
-    """wechatpy's client, pointed at ``api_base`` and never retrying on its own (its built-in retry
-    on an invalid token recurses without limit; we retry once)."""
-
-    def __init__(self, api_base: str, app_id: str, secret: str, storage: SessionStorage, timeout: float) -> None:
-        super().__init__(app_id, secret, session=storage, timeout=timeout, auto_retry=False)
-        self.api_base = api_base.rstrip("/")
-        self.API_BASE_URL = f"{self.api_base}/cgi-bin/"
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        # wechatpy's own fetch asks api.weixin.qq.com, with no timeout.
-        response = self._http.get(
-            f"{self.api_base}/cgi-bin/token",
-            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
-            timeout=self.timeout,
-        )
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        if result.get("errcode"):
-            raise WeChatClientException(result["errcode"], result.get("errmsg"), client=self)
-        expires_in = int(result.get("expires_in", 7200))
-        # Refresh five minutes early, before WeChat starts refusing it.
-        self.session.set(self.access_token_key, result["access_token"], max(expires_in - 300, 60))
-        self.expires_at = None  # the storage's TTL decides, for every process alike
-        return result
-
-    def forget_token(self) -> None:
-        self.session.delete(self.access_token_key)
-
-
 class WeChatApiSubscribe(WeChatSubscribe):
     """The real ``cgi-bin/message/subscribe/send`` of ``WECHAT_API_BASE``."""
 
@@ -171,9 +141,7 @@ class WeChatApiSubscribe(WeChatSubscribe):
             raise ValueError("WECHAT_APP_ID and WECHAT_APP_SECRET are needed for subscribe messages")
         self._redis = SyncRedis.from_url(redis_url, socket_timeout=5) if redis_url else None
         storage: SessionStorage = RedisStorage(self._redis, prefix="wechatpy") if self._redis else MemoryStorage()
-        self.client = _MiniProgramClient(
-            wechat.api_base, wechat.app_id, wechat.app_secret, storage, push.http_timeout_s
-        )
+        self.client = MiniProgramClient(wechat.api_base, wechat.app_id, wechat.app_secret, storage, push.http_timeout_s)
 
     async def transmit(self, payload: dict[str, Any]) -> str:
         # wechatpy is synchronous (requests): keep it off the event loop.
