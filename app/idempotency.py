@@ -103,9 +103,9 @@ class IdempotencyMiddleware(ASGIMiddleware):
         return middleware
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        method = str(scope.get("method")) if scope["type"] == "http" else None
-        raw_key = _header(scope, HEADER.encode()) if method == "POST" else None
-        if raw_key is None or method is None:
+        """An HTTP POST (``__call__`` lets everything else through)."""
+        raw_key = _header(scope, HEADER.encode())
+        if raw_key is None:
             await next_app(scope, receive, send)
             return
         if not _valid_key(raw_key):
@@ -116,7 +116,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
         caller = hashlib.sha256(_header(scope, b"authorization") or b"-").hexdigest()
         slot = PREFIX + hashlib.sha256(f"{caller}:".encode() + raw_key).hexdigest()
         fingerprint = hashlib.sha256(
-            b"\n".join([method.encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+            b"\n".join([b"POST", scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
 
         marker = json.dumps({"state": "processing", "fingerprint": fingerprint})

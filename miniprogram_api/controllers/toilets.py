@@ -110,18 +110,15 @@ class NearbyJson:
             for live in (True, False)
         }
 
-    def head(self, t: ToiletInfo, status: ToiletLive, open_now: bool, coord: str) -> bytes:
-        key = (id(t), coord)
-        hit = self._heads.get(key)
-        if hit is not None and hit[0] is t and hit[1] is status and hit[2] is open_now:
-            return hit[3]
+    def _encode(self, t: ToiletInfo, status: ToiletLive, open_now: bool, coord: str) -> bytes:
+        """The toilet's JSON up to and including ``"distance_m":``, encoded and kept (a miss of ``render``)."""
         whole = encode_json(toilet_out(t, status, open_now, coord, 0.0))
         if not whole.endswith(self._TAIL):  # pragma: no cover - the field order of ToiletOut changed
             raise RuntimeError("ToiletOut must end with distance_m, walking_m, walking_min")
         head = whole[: -len(self._TAIL)] + b'"distance_m":'
         if len(self._heads) >= self.MAX_ENTRIES:
             self._heads.clear()
-        self._heads[key] = (t, status, open_now, head)
+        self._heads[(id(t), coord)] = (t, status, open_now, head)
         return head
 
     def render(self, found: toilets.NearbyToilets, coord: str) -> bytes:
@@ -133,7 +130,7 @@ class NearbyJson:
             if hit is not None and hit[0] is t and hit[1] is status and hit[2] is open_now:
                 head = hit[3]
             else:
-                head = self.head(t, status, open_now, coord)
+                head = self._encode(t, status, open_now, coord)
             metres, minutes = walking(distance_m)
             parts.append(head + after % (round(distance_m), metres, minutes))
         return b'{"items":[' + b",".join(parts) + self._ends[(found.source, found.live_available)]

@@ -118,5 +118,5 @@ def test_a_piece_is_not_reused_after_its_toilet_status_or_open_now_changed() -> 
 
 
 def test_the_distance_fields_end_the_struct() -> None:
-    # The renderer appends them to each toilet's cached JSON; moving them breaks it at import, not in use.
+    # The renderer appends them to each toilet's cached JSON: moving them would break every answer.
     assert ToiletOut.__struct_fields__[-3:] == ("distance_m", "walking_m", "walking_min")
